@@ -1,0 +1,1 @@
+"""Registration rules: no I/O."""

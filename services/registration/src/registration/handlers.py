@@ -1,0 +1,113 @@
+"""One async function per command or event. Dependencies are passed in."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from crs_shared.clock import Clock
+from crs_shared.logging import current_correlation_id, get_logger
+from crs_shared.messaging.contracts import CandidateRegistered, EntriesPublished
+from crs_shared.messaging.envelope import Envelope, new_envelope
+from crs_shared.messaging.inbox import handle_once
+from crs_shared.messaging.outbox import add_to_outbox
+from crs_shared.mongo import Session, run_in_transaction
+from crs_shared.passwords import Passwords
+from registration.domain.errors import AlreadyRegistered, IdSecretMismatch
+from registration.domain.secret_number import secret_digest, secret_matches
+from registration.repository import RegistrationRepository
+from registration.schemas import RegistrationRequest
+
+SERVICE = "registration"
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    mongo: AsyncMongoClient
+    repository: RegistrationRepository
+    outbox: AsyncCollection
+    inbox: AsyncCollection
+    passwords: Passwords
+    clock: Clock
+    secret_number_key: str
+    after_commit: Callable[[], None] = lambda: None
+
+
+async def store_entries(deps: Dependencies, envelope: Envelope, part: EntriesPublished) -> None:
+    now = deps.clock.now()
+    entries = [
+        {
+            "_id": e.candidate_id,
+            "secret_digest": secret_digest(deps.secret_number_key, e.candidate_id, e.secret_number),
+            "given_name": e.given_name,
+            "family_name": e.family_name,
+            "exam": e.exam,
+            "session": e.session,
+            "centre": e.centre,
+            "board": part.board,
+            "batch_id": part.batch_id,
+        }
+        for e in part.entries
+    ]
+
+    async def work(session: Session) -> None:
+        await deps.repository.store_entries(session, entries)
+        await deps.repository.record_entry_part(
+            session, board=part.board, batch_id=part.batch_id, part=part.part, parts=part.parts, count=len(entries), now=now
+        )
+
+    if await handle_once(deps.mongo, deps.inbox, handler="store_entries", event_id=envelope.event_id, now=now, work=work):
+        log.info("entries stored", board=part.board, batch_id=part.batch_id, part=part.part, entries=len(entries))
+
+
+@dataclass(frozen=True)
+class Registered:
+    candidate_id: str
+    email: str
+    registered_at: datetime
+
+
+async def register_candidate(deps: Dependencies, request: RegistrationRequest) -> Registered:
+    entry = await deps.repository.find_entry(request.candidate_id)
+    if not secret_matches(deps.secret_number_key, request.candidate_id, request.secret_number,
+                          entry["secret_digest"] if entry else None):
+        raise IdSecretMismatch()
+    if await deps.repository.is_registered(request.candidate_id):
+        raise AlreadyRegistered()
+
+    password_hash = await deps.passwords.hash(request.password)
+    now = deps.clock.now()
+    candidate = {
+        "_id": request.candidate_id,
+        "email": str(request.email),
+        "given_name": entry["given_name"],
+        "family_name": entry["family_name"],
+        "language": request.language,
+        "marketing_opt_in": request.marketing_opt_in,
+        "terms_accepted_at": now,
+        "registered_at": now,
+    }
+    event = CandidateRegistered(
+        candidate_id=request.candidate_id, email=str(request.email), given_name=entry["given_name"],
+        family_name=entry["family_name"], language=request.language, password_hash=password_hash, registered_at=now,
+    )
+    envelope = new_envelope(
+        event_type=event.EVENT_TYPE, event_version=event.EVENT_VERSION, payload=event, producer=SERVICE,
+        correlation_id=current_correlation_id(), occurred_at=now,
+    )
+
+    async def work(session: Session) -> None:
+        await deps.repository.insert_candidate(session, candidate)
+        await add_to_outbox(deps.outbox, session, envelope, event.ROUTING_KEY, now)
+
+    try:
+        await run_in_transaction(deps.mongo, work)
+    except DuplicateKeyError:
+        raise AlreadyRegistered() from None  # a concurrent registration of the same ID won
+    deps.after_commit()
+    log.info("candidate registered", candidate_id=request.candidate_id)
+    return Registered(request.candidate_id, str(request.email), now)

@@ -1,0 +1,48 @@
+"""structlog set-up: every line carries `service` and the current `correlation_id`.
+
+Secrets never reach a log line: any key that names one is dropped before rendering.
+"""
+
+import logging
+import sys
+import uuid
+
+import structlog
+
+SENSITIVE_KEY_PARTS = ("password", "secret", "token", "hash", "authorization", "cookie")
+
+
+def drop_sensitive_keys(_logger, _method, event_dict):
+    for key in [k for k in event_dict if any(part in k.lower() for part in SENSITIVE_KEY_PARTS)]:
+        del event_dict[key]
+    return event_dict
+
+
+def configure_logging(service: str, *, json: bool = False, level: str = "INFO") -> None:
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            drop_sensitive_keys,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+    # Libraries (aio-pika, pymongo, uvicorn) log through the standard library: warnings and up only.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+
+
+def current_correlation_id() -> str:
+    """The correlation id of the request or event being handled, or a fresh one."""
+    return structlog.contextvars.get_contextvars().get("correlation_id") or str(uuid.uuid4())
+
+
+def get_logger(name: str | None = None):
+    return structlog.get_logger(name)

@@ -1,0 +1,1 @@
+"""Events between services: envelope, contracts, topology, publisher, consumer, outbox and inbox."""

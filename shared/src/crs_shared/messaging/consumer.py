@@ -1,0 +1,133 @@
+"""Runs one handler on one queue. Acks only after the handler (and so its commit) succeeded.
+
+- A body that cannot be parsed, an unexpected `event_type`, a newer `event_version` or a payload
+  that breaks its contract is rejected without requeue: the broker dead-letters it at once.
+- `PermanentFailure` from the handler: dead-lettered at once.
+- Any other exception is treated as transient: after a backoff the message is returned to the
+  queue; the quorum queue's delivery limit dead-letters it after a bounded number of tries.
+"""
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+
+from crs_shared.logging import get_logger
+from crs_shared.messaging.contracts import EventPayload
+from crs_shared.messaging.envelope import Envelope
+from crs_shared.metrics import CONSUMED, DEAD_LETTERED, RETRIED
+
+log = get_logger(__name__)
+
+
+class PermanentFailure(Exception):
+    """The message can never be handled; retrying would not help."""
+
+
+Handler = Callable[[Envelope, EventPayload], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One consumer: the event it takes and the async function that handles it."""
+
+    event: type[EventPayload]
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    backoff_seconds: float = 0.5
+    backoff_max_seconds: float = 10.0
+    max_message_bytes: int = 4 * 1024 * 1024
+
+    def delay(self, delivery_count: int) -> float:
+        """Exponential backoff with full jitter."""
+        ceiling = min(self.backoff_max_seconds, self.backoff_seconds * 2**delivery_count)
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def parse(message: AbstractIncomingMessage, event: type[EventPayload], max_bytes: int) -> tuple[Envelope, EventPayload]:
+    """The envelope and payload of a message, or PermanentFailure saying why not."""
+    if len(message.body) > max_bytes:
+        raise PermanentFailure(f"message of {len(message.body)} bytes is over the {max_bytes} byte limit")
+    try:
+        envelope = Envelope.model_validate_json(message.body)
+    except ValidationError as exc:
+        raise PermanentFailure(f"not a valid event envelope: {_short(exc)}") from None
+    if envelope.event_type != event.EVENT_TYPE:
+        raise PermanentFailure(f"unexpected event_type {envelope.event_type!r} on a {event.EVENT_TYPE} queue")
+    if envelope.event_version > event.EVENT_VERSION:
+        raise PermanentFailure(f"event_version {envelope.event_version} is newer than the supported {event.EVENT_VERSION}")
+    try:
+        payload = event.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise PermanentFailure(f"payload breaks the {event.EVENT_TYPE} contract: {_short(exc)}") from None
+    return envelope, payload
+
+
+def _short(exc: ValidationError) -> str:
+    # Field locations and messages only: never the input, which may hold a secret.
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+
+
+class QueueConsumer:
+    def __init__(self, queue: AbstractQueue, subscription: Subscription, *, service: str, policy: RetryPolicy):
+        self._queue = queue
+        self._subscription = subscription
+        self._service = service
+        self._policy = policy
+        self._tag: str | None = None
+        self._in_flight: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self._tag = await self._queue.consume(self._on_message, no_ack=False)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stops taking messages and waits for the ones in hand."""
+        if self._tag is not None:
+            await self._queue.cancel(self._tag)
+            self._tag = None
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=timeout)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self.process(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def process(self, message: AbstractIncomingMessage) -> None:
+        event_type = self._subscription.event.EVENT_TYPE
+        with structlog.contextvars.bound_contextvars(
+            event_id=message.message_id, event_type=message.type or event_type, correlation_id=message.correlation_id
+        ):
+            try:
+                envelope, payload = parse(message, self._subscription.event, self._policy.max_message_bytes)
+                with structlog.contextvars.bound_contextvars(correlation_id=envelope.correlation_id):
+                    await self._subscription.handler(envelope, payload)
+            except PermanentFailure as exc:
+                log.error("message dead-lettered", queue=self._queue.name, reason=str(exc))
+                DEAD_LETTERED.labels(self._service, event_type).inc()
+                await message.reject(requeue=False)
+            except Exception as exc:
+                deliveries = int((message.headers or {}).get("x-delivery-count") or 0)
+                delay = self._policy.delay(deliveries)
+                log.warning(
+                    "handler failed; message returns to its queue",
+                    queue=self._queue.name, deliveries=deliveries + 1, retry_in_seconds=round(delay, 2), error=repr(exc),
+                )
+                RETRIED.labels(self._service, event_type).inc()
+                await asyncio.sleep(delay)
+                await message.nack(requeue=True)
+            else:
+                CONSUMED.labels(self._service, event_type).inc()
+                await message.ack()

@@ -1,0 +1,112 @@
+"""The pydantic model of every event in contract section 4. Consumers ignore unknown fields;
+a breaking change is a new `event_version`."""
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+UtcDatetime = Annotated[
+    AwareDatetime, PlainSerializer(lambda v: v.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str)
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+CandidateId = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9]{3,9}$")]
+SecretNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+Session = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+Language = Literal["en", "zh-TW"]
+PART_MAX_RECORDS = 1000
+
+
+class EventPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    EVENT_TYPE: ClassVar[str] = ""
+    ROUTING_KEY: ClassVar[str] = ""
+    EVENT_VERSION: ClassVar[int] = 1
+
+
+class BatchPart(EventPayload):
+    board: Name
+    batch_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    part: int = Field(ge=1)
+    parts: int = Field(ge=1)
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    candidate_id: CandidateId
+    secret_number: SecretNumber
+    given_name: Name
+    family_name: Name
+    exam: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    session: Session
+    centre: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class EntriesPublished(BatchPart):
+    EVENT_TYPE = "EntriesPublished"
+    ROUTING_KEY = "entries.published"
+    entries: list[Entry] = Field(max_length=PART_MAX_RECORDS)
+
+
+class CandidateRegistered(EventPayload):
+    EVENT_TYPE = "CandidateRegistered"
+    ROUTING_KEY = "candidate.registered"
+    candidate_id: CandidateId
+    email: str
+    given_name: str
+    family_name: str
+    language: Language = "en"
+    password_hash: str = Field(repr=False)
+    registered_at: UtcDatetime
+
+
+class ResultRecord(BaseModel):
+    """A record as the board sends it; the results service validates it against the exams table."""
+
+    model_config = ConfigDict(extra="ignore")
+    candidate_id: str
+    given_name: str = ""
+    family_name: str = ""
+    overall_score: int | None = None
+    grade: str | None = None
+    cefr_level: str | None = None
+    skills: dict[str, int | None] = Field(default_factory=dict)
+    status: str = "issued"
+
+
+class ResultsPublished(BatchPart):
+    EVENT_TYPE = "ResultsPublished"
+    ROUTING_KEY = "results.published"
+    exam: str
+    session: Session
+    release_at: UtcDatetime | None = None
+    results: list[ResultRecord] = Field(max_length=PART_MAX_RECORDS)
+
+
+class LoginLocked(EventPayload):
+    EVENT_TYPE = "LoginLocked"
+    ROUTING_KEY = "login.locked"
+    candidate_id: CandidateId
+    locked_until: UtcDatetime
+    failed_attempts: int
+
+
+class PasswordResetRequested(EventPayload):
+    EVENT_TYPE = "PasswordResetRequested"
+    ROUTING_KEY = "password.reset_requested"
+    candidate_id: CandidateId
+    reset_url: str = Field(repr=False)
+    expires_at: UtcDatetime
+
+
+class PasswordChanged(EventPayload):
+    EVENT_TYPE = "PasswordChanged"
+    ROUTING_KEY = "password.changed"
+    candidate_id: CandidateId
+    changed_at: UtcDatetime
+
+
+ALL_EVENTS: dict[str, type[EventPayload]] = {
+    model.EVENT_TYPE: model
+    for model in (EntriesPublished, CandidateRegistered, ResultsPublished, LoginLocked, PasswordResetRequested, PasswordChanged)
+}

@@ -1,0 +1,38 @@
+"""MongoDB access through PyMongo's asyncio API. Every driver call of a service goes through
+its repository and this module, so the driver is one place to change."""
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+T = TypeVar("T")
+
+Session = AsyncClientSession
+
+
+def create_client(url: str) -> AsyncMongoClient:
+    return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000)
+
+
+async def run_in_transaction(client: AsyncMongoClient, work: Callable[[Session], Awaitable[T]]) -> T:
+    """Runs `work(session)` in one transaction; the driver retries transient errors and unknown commits."""
+    async with client.start_session() as session:
+        return await session.with_transaction(work)
+
+
+async def ensure_indexes(db: AsyncDatabase, indexes: dict[str, list[IndexModel]]) -> None:
+    for collection, models in indexes.items():
+        if models:
+            await db[collection].create_indexes(models)
+
+
+async def ping(client: AsyncMongoClient) -> bool:
+    try:
+        await client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False

@@ -1,0 +1,111 @@
+"""What every service process owns: its MongoDB database, its broker connection, the publisher and
+outbox relay, and its consumers. Each service's lifespan builds one and closes it."""
+
+import asyncio
+import contextlib
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crs_shared.clock import Clock
+from crs_shared.config import ServiceSettings
+from crs_shared.logging import get_logger
+from crs_shared.messaging.consumer import QueueConsumer, RetryPolicy, Subscription
+from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
+from crs_shared.messaging.outbox import OUTBOX_COLLECTION, OUTBOX_INDEXES, OutboxRelay
+from crs_shared.messaging.publisher import EventPublisher
+from crs_shared.messaging.topology import declare_consumer_queue
+from crs_shared.mongo import create_client, ensure_indexes, ping
+
+log = get_logger(__name__)
+
+
+async def connect_broker(url: str, attempts: int = 30) -> AbstractRobustConnection:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await aio_pika.connect_robust(url, timeout=5)
+        except (ConnectionError, OSError, aio_pika.exceptions.AMQPError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("broker not reachable yet; retrying", attempt=attempt, error=repr(exc))
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, service: str, clock: Clock):
+        self.settings = settings
+        self.service = service
+        self.clock = clock
+        self.mongo = create_client(settings.mongodb_url)
+        self.db: AsyncDatabase = self.mongo[settings.database_name or service]
+        self.broker: AbstractRobustConnection | None = None
+        self.publisher: EventPublisher | None = None
+        self.relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task | None = None
+        self._consumers: list[QueueConsumer] = []
+
+    @property
+    def outbox(self):
+        return self.db[OUTBOX_COLLECTION]
+
+    @property
+    def inbox(self):
+        return self.db[INBOX_COLLECTION]
+
+    async def start(self, indexes: dict[str, list[IndexModel]]) -> None:
+        await ensure_indexes(self.db, {**indexes, OUTBOX_COLLECTION: OUTBOX_INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
+        self.broker = await connect_broker(self.settings.amqp_url)
+        self.publisher = EventPublisher(self.broker, timeout_seconds=self.settings.publish_timeout_seconds)
+        await self.publisher.start()
+        self.relay = OutboxRelay(
+            self.outbox, self.publisher, self.clock, service=self.service,
+            poll_seconds=self.settings.outbox_poll_seconds, batch_size=self.settings.outbox_batch_size,
+        )
+        if self.settings.outbox_relay_enabled:
+            self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.service}-outbox-relay")
+
+    async def subscribe(self, subscriptions: list[Subscription]) -> None:
+        """One channel and one quorum queue per subscription, so a slow handler never blocks another."""
+        if not self.settings.consumers_enabled:
+            return
+        policy = RetryPolicy(
+            self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds, self.settings.max_message_bytes
+        )
+        for subscription in subscriptions:
+            channel = await self.broker.channel()
+            await channel.set_qos(prefetch_count=self.settings.amqp_prefetch)
+            queue = await declare_consumer_queue(
+                channel, self.service, subscription.event.ROUTING_KEY, max_deliveries=self.settings.consumer_max_deliveries
+            )
+            consumer = QueueConsumer(queue, subscription, service=self.service, policy=policy)
+            await consumer.start()
+            self._consumers.append(consumer)
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def readiness(self) -> dict[str, bool]:
+        broker_ok = self.broker is not None and not self.broker.is_closed and self.broker.connected.is_set()
+        return {"mongodb": await ping(self.mongo), "rabbitmq": broker_ok}
+
+    async def close(self) -> None:
+        """Graceful: stop consuming, finish in-flight work, flush the outbox, then disconnect."""
+        for consumer in self._consumers:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        if self._relay_task is not None:
+            await self.relay.stop()
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._relay_task
+        if self.publisher is not None:
+            with contextlib.suppress(Exception):
+                await self.publisher.close()
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await self.broker.close()
+        await self.mongo.close()

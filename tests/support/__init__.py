@@ -1,0 +1,1 @@
+"""Helpers the tests share: the real infrastructure they start, and polling with deadlines."""

@@ -1,0 +1,1 @@
+"""Exam-board command-line tools and local development servers."""
