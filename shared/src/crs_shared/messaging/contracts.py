@@ -110,3 +110,20 @@ ALL_EVENTS: dict[str, type[EventPayload]] = {
     model.EVENT_TYPE: model
     for model in (EntriesPublished, CandidateRegistered, ResultsPublished, LoginLocked, PasswordResetRequested, PasswordChanged)
 }
+
+
+class AccessRevoked(EventPayload):
+    """Internal to this system (an addition to contract section 4): auth revoked access tokens.
+
+    `token_id` set: that one token (log-out). `token_id` null: every token of the candidate issued
+    before `not_before` (password reset). Services that accept tokens keep these until `expires_at`."""
+
+    EVENT_TYPE = "AccessRevoked"
+    ROUTING_KEY = "access.revoked"
+    candidate_id: CandidateId
+    token_id: str | None = None
+    not_before: UtcDatetime
+    expires_at: UtcDatetime
+
+
+ALL_EVENTS[AccessRevoked.EVENT_TYPE] = AccessRevoked
