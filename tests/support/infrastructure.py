@@ -5,61 +5,30 @@ import email
 import email.policy
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.support.waiting import wait_until_sync
+from crs_tools import smtp_capture
+from crs_tools.local_stack import free_port, port_open, start_secantus
 
 RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
 class SecantusServer:
-    """A throw-away MongoDB-compatible server, stopped by PID when the tests end."""
+    """A throw-away MongoDB-compatible server on a free port, stopped by PID when the tests end."""
 
     def __init__(self, log_path: Path):
         self.port = free_port()
-        executable = Path(sys.executable).parent / "secantusd-py"
-        if not executable.exists():
-            raise RuntimeError(f"secantusd-py not found next to {sys.executable}: run the tests through `make test`")
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [str(executable), "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", ":memory:",
-             "--log-level", "WARNING"],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        wait_until_sync(lambda: self.process.poll() is not None or port_open("127.0.0.1", self.port),
-                        timeout=60, what="SecantusDB to listen")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"SecantusDB exited with {self.process.returncode}; see {log_path}")
+        self.child = start_secantus(self.port, ":memory:", log_path)
 
     @property
     def url(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
+        self.child.stop()
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -93,8 +62,6 @@ class SmtpCapture:
     """The same capture server `make run` uses, on a free port, writing to a folder of the test's."""
 
     def __init__(self, folder: Path):
-        from crs_tools import smtp_capture
-
         self.folder = folder
         self.port = free_port()
         self.controller = smtp_capture.start(folder, "127.0.0.1", self.port)

@@ -1,0 +1,76 @@
+"""`make run`: starts what is missing of the local infrastructure, then the four services, and
+prints the URLs. Ctrl-C stops everything it started, by PID, in reverse order."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from crs_tools.local_stack import SERVICES, Child, port_open, start_secantus, start_service, start_smtp_capture
+
+ROOT = Path(__file__).resolve().parents[2]
+VAR = ROOT / "var"
+
+
+def env_port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def ensure_rabbitmq(amqp_url: str) -> None:
+    parts = urlsplit(amqp_url)
+    if port_open(parts.hostname or "127.0.0.1", parts.port or 5672):
+        return
+    result = subprocess.run([str(ROOT / "deploy/local/ensure-rabbitmq.sh")])
+    if result.returncode != 0:
+        sys.exit("Cannot continue without RabbitMQ.")
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    (VAR / "log").mkdir(parents=True, exist_ok=True)
+    started: list[Child] = []
+    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    mongodb_url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+    smtp_port = env_port("SMTP_PORT", 1025)
+    try:
+        ensure_rabbitmq(amqp_url)
+        mongo = urlsplit(mongodb_url)
+        if not port_open(mongo.hostname or "127.0.0.1", mongo.port or 27017):
+            print(f"Starting SecantusDB on 127.0.0.1:{mongo.port or 27017} (data in var/mongo)...", flush=True)
+            started.append(start_secantus(mongo.port or 27017, str(VAR / "mongo"), VAR / "log/mongodb.log"))
+        if not port_open(os.environ.get("SMTP_HOST", "127.0.0.1"), smtp_port):
+            print(f"Starting the SMTP capture server on 127.0.0.1:{smtp_port} (mail in var/mail)...", flush=True)
+            started.append(start_smtp_capture(smtp_port, VAR / "mail", VAR / "log/smtp.log"))
+        env = {"AMQP_URL": amqp_url, "MONGODB_URL": mongodb_url, "SMTP_PORT": str(smtp_port)}
+        urls = {}
+        for name, default_port in SERVICES.items():
+            if not (ROOT / "services" / name / "pyproject.toml").exists():
+                continue
+            port = env_port(f"{name.upper()}_PORT", default_port)
+            print(f"Starting {name} on 127.0.0.1:{port}...", flush=True)
+            started.append(start_service(name, port, env, VAR / f"log/{name}.log"))
+            urls[name] = f"http://127.0.0.1:{port}"
+        print("\nThe Candidate Results Service is running:")
+        for name, url in urls.items():
+            print(f"  {name:<13} {url}   (API docs: {url}/docs)")
+        print(f"  mail          var/mail/ (SMTP on 127.0.0.1:{smtp_port})")
+        print("  logs          var/log/\n\nPress Ctrl-C to stop everything started here.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"Start-up failed: {exc}. See var/log/.", file=sys.stderr)
+    finally:
+        for child in reversed(started):
+            print(f"Stopping {child.name} (pid {child.process.pid})...", flush=True)
+            child.stop()
+
+
+if __name__ == "__main__":
+    main()

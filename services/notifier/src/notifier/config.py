@@ -1,0 +1,23 @@
+from pydantic import Field
+
+from crs_shared.config import DEV_SECRET, ServiceSettings
+
+
+class Settings(ServiceSettings):
+    port: int = Field(8004, validation_alias="NOTIFIER_PORT")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_timeout_seconds: float = 10.0
+    smtp_connections: int = 4
+    mail_from: str = "Candidate Results Service <results@results.example.org>"
+    reply_to: str = "support@results.example.org"
+    centre_name: str = "Candidate Results Service"
+
+    dispatch_poll_seconds: float = 0.5
+    dispatch_batch_size: int = 100
+    # A send that fails for a passing reason (server down, 4xx) is retried with backoff for this long.
+    retry_for_seconds: float = 24 * 3600
+    send_lease_seconds: float = 60.0
+    send_retry_base_seconds: float = 5.0
+    send_retry_max_seconds: float = 600.0
+    operator_token: str = Field(DEV_SECRET, repr=False)

@@ -1,0 +1,1 @@
+"""Notifier rules: no I/O."""

@@ -1,0 +1,61 @@
+"""Sending over a small pool of reused SMTP connections (aiosmtplib).
+
+Failures are sorted in two: `TransientSendError` (connection refused or dropped, timeouts, 4xx
+replies) is worth retrying later; `PermanentSendError` (5xx replies) is not."""
+
+import asyncio
+import contextlib
+from email.message import EmailMessage
+
+import aiosmtplib
+
+
+class TransientSendError(Exception):
+    pass
+
+
+class PermanentSendError(Exception):
+    pass
+
+
+class SmtpPool:
+    def __init__(self, host: str, port: int, *, size: int = 4, timeout: float = 10.0):
+        self._host, self._port, self._timeout = host, port, timeout
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        for _ in range(size):
+            self._idle.put_nowait(aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, start_tls=False))
+
+    async def send(self, message: EmailMessage) -> None:
+        client = await self._idle.get()
+        try:
+            if not client.is_connected:
+                await client.connect()
+            errors, _ = await client.send_message(message)
+            if errors:
+                raise PermanentSendError(f"recipients refused: {errors}")
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(client, exc)
+            if 400 <= exc.code < 500:
+                raise TransientSendError(f"SMTP {exc.code}: {exc.message}") from None
+            raise PermanentSendError(f"SMTP {exc.code}: {exc.message}") from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            await self._reset(client, exc)
+            raise TransientSendError(repr(exc)) from None
+        finally:
+            self._idle.put_nowait(client)
+
+    @staticmethod
+    async def _reset(client: aiosmtplib.SMTP, _cause: BaseException) -> None:
+        """After any failure the connection is closed; the next send opens a fresh one."""
+        with contextlib.suppress(Exception):
+            if client.is_connected:
+                await client.quit()
+        with contextlib.suppress(Exception):
+            client.close()
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            with contextlib.suppress(Exception):
+                if client.is_connected:
+                    await client.quit()

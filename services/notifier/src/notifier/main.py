@@ -1,0 +1,54 @@
+"""create_app(settings): the lifespan opens MongoDB and the broker, starts the consumers and the dispatcher."""
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from crs_shared.clock import Clock, SystemClock
+from crs_shared.http import install_edge
+from crs_shared.logging import configure_logging
+from crs_shared.runtime import ServiceRuntime
+from notifier import api, consumers
+from notifier.config import Settings
+from notifier.dispatcher import Dispatcher
+from notifier.handlers import SERVICE, Dependencies
+from notifier.mailer import SmtpPool
+from notifier.repository import INDEXES, NotifierRepository
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(SERVICE, json=settings.log_json, level=settings.log_level)
+    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start(INDEXES)
+        repository = NotifierRepository(runtime.db)
+        pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections,
+                        timeout=settings.smtp_timeout_seconds)
+        dispatcher = Dispatcher(repository, pool, runtime.clock, settings)
+        app.state.dispatcher = dispatcher
+        app.state.dependencies = Dependencies(
+            mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
+            public_base_url=settings.public_base_url, after_commit=dispatcher.wake,
+        )
+        dispatching = asyncio.create_task(dispatcher.run(), name="notifier-dispatcher")
+        await runtime.subscribe(consumers.subscriptions(app.state.dependencies))
+        try:
+            yield
+        finally:
+            dispatcher.stop()
+            with contextlib.suppress(Exception):
+                await dispatching
+            await runtime.close()
+            await pool.close()
+
+    app = FastAPI(title="Notifier service", version="1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.runtime = runtime
+    install_edge(app, SERVICE, runtime.readiness)
+    app.include_router(api.router)
+    return app

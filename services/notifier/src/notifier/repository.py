@@ -1,0 +1,84 @@
+"""The notifier's own database: contacts (built from CandidateRegistered) and notifications.
+
+A notification row is created queued, leased by one dispatcher before its send, and marked sent
+after it: a redelivered event finds its row and adds nothing; a crashed send is retried once its
+lease runs out; two replicas never hold the same lease."""
+
+from datetime import datetime, timedelta
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crs_shared.mongo import Session
+from notifier.domain.notifications import Status
+
+CONTACTS = "contacts"
+NOTIFICATIONS = "notifications"
+
+INDEXES = {
+    CONTACTS: [],
+    NOTIFICATIONS: [
+        IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
+        IndexModel([("candidate_id", ASCENDING)]),
+    ],
+}
+
+
+class NotifierRepository:
+    def __init__(self, db: AsyncDatabase):
+        self._contacts = db[CONTACTS]
+        self._notifications = db[NOTIFICATIONS]
+
+    async def upsert_contact(self, session: Session, contact: dict) -> None:
+        await self._contacts.update_one({"_id": contact["_id"]}, {"$set": contact}, upsert=True, session=session)
+
+    async def find_contact(self, candidate_id: str) -> dict | None:
+        return await self._contacts.find_one({"_id": candidate_id})
+
+    async def add_notification(self, session: Session, notification: dict) -> None:
+        """Its unique `_id` (event, candidate, kind) refuses a second row for the same email."""
+        await self._notifications.insert_one(notification, session=session)
+
+    async def lease_due(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[dict]:
+        """Leases up to `limit` due notifications to `owner` (a token new for each pass) and returns them."""
+        due = {"status": Status.QUEUED, "due_at": {"$lte": now}, "lease_until": {"$lte": now}}
+        ids = [doc["_id"] async for doc in self._notifications.find(due, {"_id": 1}).sort("due_at", ASCENDING).limit(limit)]
+        if not ids:
+            return []
+        await self._notifications.update_many(
+            {"_id": {"$in": ids}, **due}, {"$set": {"lease_until": now + lease, "lease_owner": owner}}
+        )
+        return [doc async for doc in self._notifications.find({"_id": {"$in": ids}, "lease_owner": owner})]
+
+    async def mark_sent(self, notification_id: str, owner: str, now: datetime) -> None:
+        await self._notifications.update_one(
+            {"_id": notification_id, "lease_owner": owner},
+            {"$set": {"status": Status.SENT, "sent_at": now}, "$inc": {"attempts": 1}},
+        )
+
+    async def schedule_retry(self, notification_id: str, owner: str, at: datetime, error: str) -> None:
+        await self._notifications.update_one(
+            {"_id": notification_id, "lease_owner": owner},
+            {"$set": {"lease_until": at, "last_error": error}, "$inc": {"attempts": 1}},
+        )
+
+    async def mark_failed(self, notification_id: str, owner: str, now: datetime, reason: str) -> None:
+        await self._notifications.update_one(
+            {"_id": notification_id, "lease_owner": owner},
+            {"$set": {"status": Status.FAILED, "failed_at": now, "last_error": reason}, "$inc": {"attempts": 1}},
+        )
+
+    async def requeue_failed(self, now: datetime) -> int:
+        result = await self._notifications.update_many(
+            {"status": Status.FAILED}, {"$set": {"status": Status.QUEUED, "lease_until": now, "attempts": 0}}
+        )
+        return result.modified_count
+
+    async def find(self, query: dict, limit: int = 100) -> list[dict]:
+        return [doc async for doc in self._notifications.find(query).limit(limit)]
+
+    async def count(self, query: dict) -> int:
+        return await self._notifications.count_documents(query)
+
+    async def get(self, notification_id: str) -> dict | None:
+        return await self._notifications.find_one({"_id": notification_id})

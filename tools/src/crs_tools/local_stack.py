@@ -1,0 +1,102 @@
+"""Starting and stopping the local pieces of the system as child processes, by PID.
+
+Used by `make run` (deploy/local/run.py) and by the tests that run services as processes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = {"registration": 8001, "auth": 8002, "results": 8003, "notifier": 8004}
+BIN = Path(sys.executable).parent
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with status {process.returncode}")
+        if check():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what}: not ready after {timeout:.0f}s")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path | None = None
+    _log: object = field(default=None, repr=False)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: for crash tests."""
+        self.process.kill()
+        self.process.wait()
+
+
+def spawn(name: str, args: list[str], *, env: dict[str, str] | None = None, log_path: Path | None = None) -> Child:
+    log = open(log_path, "ab") if log_path else None
+    process = subprocess.Popen(
+        args, env={**os.environ, **(env or {})}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    return Child(name, process, log_path, log)
+
+
+def start_secantus(port: int, storage: str, log_path: Path | None = None) -> Child:
+    child = spawn("mongodb (SecantusDB)", [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
+                                           "--storage-path", storage, "--log-level", "WARNING"], log_path=log_path)
+    wait_for(lambda: port_open("127.0.0.1", port), timeout=60, what="SecantusDB", process=child.process)
+    return child
+
+
+def start_smtp_capture(port: int, folder: Path, log_path: Path | None = None) -> Child:
+    child = spawn("smtp capture", [str(BIN / "smtp-capture"), "--port", str(port), "--folder", str(folder)],
+                  log_path=log_path)
+    wait_for(lambda: port_open("127.0.0.1", port), timeout=30, what="SMTP capture server", process=child.process)
+    return child
+
+
+def start_service(name: str, port: int, env: dict[str, str], log_path: Path | None = None) -> Child:
+    child = spawn(name, [str(BIN / "python"), "-m", name], env={f"{name.upper()}_PORT": str(port), **env},
+                  log_path=log_path)
+    wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=60, what=f"{name} service",
+             process=child.process)
+    return child
