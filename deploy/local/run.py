@@ -33,6 +33,9 @@ def _interrupt(*_) -> None:
 
 def main() -> None:
     (VAR / "log").mkdir(parents=True, exist_ok=True)
+    # Explicit, because a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     started: list[Child] = []
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     mongodb_url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
@@ -60,7 +63,6 @@ def main() -> None:
             print(f"  {name:<13} {url}   (API docs: {url}/docs)")
         print(f"  mail          var/mail/ (SMTP on 127.0.0.1:{smtp_port})")
         print("  logs          var/log/\n\nPress Ctrl-C to stop everything started here.", flush=True)
-        signal.signal(signal.SIGTERM, _interrupt)
         signal.pause()
     except KeyboardInterrupt:
         pass
