@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from crs_tools import smtp_capture
-from crs_tools.local_stack import free_port, port_open, start_secantus
+from crs_tools.local_stack import free_port, port_open, start_secantus  # noqa: F401  (free_port re-exported)
 
 RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
 
@@ -61,9 +61,9 @@ class RabbitVhost:
 class SmtpCapture:
     """The same capture server `make run` uses, on a free port, writing to a folder of the test's."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, port: int | None = None):
         self.folder = folder
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = smtp_capture.start(folder, "127.0.0.1", self.port)
 
     def messages(self) -> list[EmailMessage]:

@@ -1,5 +1,4 @@
-import random
-import string
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +10,7 @@ from tests.support.apps import fast_settings, serving
 
 
 def registered(language: str = "en", **overrides) -> CandidateRegistered:
-    candidate_id = "N" + "".join(random.choices(string.digits, k=8))
+    candidate_id = "N" + uuid.uuid4().hex[:8].upper()
     fields = dict(candidate_id=candidate_id, email=f"{candidate_id.lower()}@example.com", given_name="Amy",
                   family_name="Chen", language=language, password_hash="$argon2id$v=19$m=19456,t=2,p=1$x$y",
                   registered_at=datetime.now(UTC))

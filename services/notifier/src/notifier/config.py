@@ -9,6 +9,7 @@ class Settings(ServiceSettings):
     smtp_port: int = 1025
     smtp_timeout_seconds: float = 10.0
     smtp_connections: int = 4
+    smtp_max_per_second: float = 0.0  # 0: no limit
     mail_from: str = "Candidate Results Service <results@results.example.org>"
     reply_to: str = "support@results.example.org"
     centre_name: str = "Candidate Results Service"

@@ -3,9 +3,21 @@
 from functools import partial
 
 from crs_shared.messaging.consumer import Subscription
-from crs_shared.messaging.contracts import CandidateRegistered
+from crs_shared.messaging.contracts import (
+    CandidateRegistered,
+    LoginLocked,
+    PasswordChanged,
+    PasswordResetRequested,
+    ResultsPublished,
+)
 from notifier import handlers
 
 
 def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
-    return [Subscription(CandidateRegistered, partial(handlers.on_candidate_registered, deps))]
+    return [
+        Subscription(CandidateRegistered, partial(handlers.on_candidate_registered, deps)),
+        Subscription(ResultsPublished, partial(handlers.on_results_published, deps)),
+        Subscription(LoginLocked, partial(handlers.on_login_locked, deps)),
+        Subscription(PasswordResetRequested, partial(handlers.on_password_reset_requested, deps)),
+        Subscription(PasswordChanged, partial(handlers.on_password_changed, deps)),
+    ]

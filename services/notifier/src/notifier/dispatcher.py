@@ -27,6 +27,14 @@ class Sender:
     centre_name: str
     public_base_url: str
 
+    def common_context(self) -> dict:
+        """What every template may use besides its notification's own data."""
+        return {
+            "centre_name": self.centre_name, "reply_to": self.reply_to,
+            "login_url": f"{self.public_base_url}/login", "results_url": f"{self.public_base_url}/results",
+            "forgot_url": f"{self.public_base_url}/forgot-password",
+        }
+
     @property
     def domain(self) -> str:
         return self.mail_from.rsplit("@", 1)[-1].strip(" >")
@@ -77,8 +85,7 @@ class Dispatcher:
         return len(leased)
 
     async def _send(self, row: dict, token: str) -> None:
-        context = {**row["context"], "centre_name": self._sender.centre_name, "reply_to": self._sender.reply_to,
-                   "base_url": self._sender.public_base_url}
+        context = {**row["context"], **self._sender.common_context()}
         message = build_message(
             render(row["kind"], row["language"], context), to=row["email"], mail_from=self._sender.mail_from,
             reply_to=self._sender.reply_to, message_id=message_id(row["_id"], self._sender.domain),

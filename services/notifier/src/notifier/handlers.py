@@ -1,5 +1,5 @@
 """One async function per event. Each records what to send in the notifier's own database, in
-one transaction with the inbox; the dispatcher sends it."""
+one transaction with the inbox; the dispatcher sends it when it is due."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +9,14 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock
-from crs_shared.messaging.contracts import CandidateRegistered
+from crs_shared.domain.exams import ISSUED, find_exam
+from crs_shared.messaging.contracts import (
+    CandidateRegistered,
+    LoginLocked,
+    PasswordChanged,
+    PasswordResetRequested,
+    ResultsPublished,
+)
 from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
 from crs_shared.mongo import Session
@@ -19,26 +26,32 @@ from notifier.repository import NotifierRepository
 SERVICE = "notifier"
 
 
+class UnknownContact(Exception):
+    """An event about a candidate whose CandidateRegistered has not reached the notifier (yet).
+    Transient: the consumer retries, then dead-letters it."""
+
+
 @dataclass(frozen=True)
 class Dependencies:
     mongo: AsyncMongoClient
     repository: NotifierRepository
     inbox: AsyncCollection
     clock: Clock
-    public_base_url: str
     after_commit: Callable[[], None] = lambda: None
 
 
 def new_notification(
-    kind: Kind, envelope: Envelope, contact: dict, context: dict, *, now: datetime, due_at: datetime | None = None
+    kind: Kind, source: str, envelope: Envelope, contact: dict, context: dict, *, now: datetime,
+    due_at: datetime | None = None,
 ) -> dict:
+    names = {"candidate_id": contact["_id"], "given_name": contact["given_name"], "family_name": contact["family_name"]}
     return {
-        "_id": notification_id(envelope.event_id, contact["_id"], kind),
+        "_id": notification_id(source, contact["_id"], kind),
         "kind": str(kind),
         "candidate_id": contact["_id"],
         "email": contact["email"],
         "language": contact["language"],
-        "context": context,
+        "context": names | context,
         "event_id": envelope.event_id,
         "correlation_id": envelope.correlation_id,
         "status": Status.QUEUED,
@@ -50,19 +63,66 @@ def new_notification(
     }
 
 
-async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event: CandidateRegistered) -> None:
+async def _record(deps: Dependencies, envelope: Envelope, handler: str, work: Callable) -> None:
     now = deps.clock.now()
-    contact = {"_id": event.candidate_id, "email": event.email, "given_name": event.given_name,
-               "family_name": event.family_name, "language": event.language, "updated_at": now}
-    context = {"candidate_id": event.candidate_id, "given_name": event.given_name, "family_name": event.family_name,
-               "login_url": f"{deps.public_base_url.rstrip('/')}/login"}
-
-    async def work(session: Session) -> None:
-        await deps.repository.upsert_contact(session, contact)
-        await deps.repository.add_notification(
-            session, new_notification(Kind.REGISTRATION_CONFIRMATION, envelope, contact, context, now=now)
-        )
-
-    if await handle_once(deps.mongo, deps.inbox, handler="on_candidate_registered", event_id=envelope.event_id,
-                         now=now, work=work):
+    if await handle_once(deps.mongo, deps.inbox, handler=handler, event_id=envelope.event_id, now=now,
+                         work=lambda session: work(session, now)):
         deps.after_commit()
+
+
+async def _notify_contact(
+    deps: Dependencies, envelope: Envelope, handler: str, kind: Kind, candidate_id: str, context: dict
+) -> None:
+    async def work(session: Session, now: datetime) -> None:
+        contact = await deps.repository.find_contact(session, candidate_id)
+        if contact is None:
+            raise UnknownContact(f"no contact for candidate {candidate_id} yet")
+        await deps.repository.add_notifications(
+            session, [new_notification(kind, envelope.event_id, envelope, contact, context, now=now)])
+
+    await _record(deps, envelope, handler, work)
+
+
+async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event: CandidateRegistered) -> None:
+    async def work(session: Session, now: datetime) -> None:
+        contact = {"_id": event.candidate_id, "email": event.email, "given_name": event.given_name,
+                   "family_name": event.family_name, "language": event.language, "updated_at": now}
+        await deps.repository.upsert_contact(session, contact)
+        await deps.repository.add_notifications(
+            session, [new_notification(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, envelope, contact, {}, now=now)])
+
+    await _record(deps, envelope, "on_candidate_registered", work)
+
+
+async def on_results_published(deps: Dependencies, envelope: Envelope, event: ResultsPublished) -> None:
+    """One "your result is available" email per registered candidate with an issued result, due at
+    `release_at`. Keyed by the board's batch, so a re-sent part sends nothing new. Candidates not
+    registered (yet) get no email; withheld and pending results get none either."""
+    exam = find_exam(event.exam)
+    context = {"exam_name": exam.name if exam else event.exam, "session": event.session}
+    candidate_ids = sorted({r.candidate_id.strip().upper() for r in event.results if r.status.strip().lower() == ISSUED})
+    source = f"{event.board}:{event.batch_id}"
+
+    async def work(session: Session, now: datetime) -> None:
+        contacts = await deps.repository.find_contacts(session, candidate_ids)
+        rows = [new_notification(Kind.RESULTS_READY, source, envelope, c, context, now=now, due_at=event.release_at)
+                for c in contacts]
+        known = await deps.repository.known_ids(session, [r["_id"] for r in rows])
+        await deps.repository.add_notifications(session, [r for r in rows if r["_id"] not in known])
+
+    await _record(deps, envelope, "on_results_published", work)
+
+
+async def on_login_locked(deps: Dependencies, envelope: Envelope, event: LoginLocked) -> None:
+    await _notify_contact(deps, envelope, "on_login_locked", Kind.LOGIN_LOCKED, event.candidate_id,
+                          {"locked_until": event.locked_until, "failed_attempts": event.failed_attempts})
+
+
+async def on_password_reset_requested(deps: Dependencies, envelope: Envelope, event: PasswordResetRequested) -> None:
+    await _notify_contact(deps, envelope, "on_password_reset_requested", Kind.PASSWORD_RESET, event.candidate_id,
+                          {"reset_url": event.reset_url, "expires_at": event.expires_at})
+
+
+async def on_password_changed(deps: Dependencies, envelope: Envelope, event: PasswordChanged) -> None:
+    await _notify_contact(deps, envelope, "on_password_changed", Kind.PASSWORD_CHANGED, event.candidate_id,
+                          {"changed_at": event.changed_at})

@@ -19,20 +19,37 @@ class PermanentSendError(Exception):
 
 
 class SmtpPool:
-    def __init__(self, host: str, port: int, *, size: int = 4, timeout: float = 10.0):
+    def __init__(self, host: str, port: int, *, size: int = 4, timeout: float = 10.0, max_per_second: float = 0.0):
         self._host, self._port, self._timeout = host, port, timeout
+        self._interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
+        self._next_slot = 0.0
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         for _ in range(size):
             self._idle.put_nowait(aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, start_tls=False))
 
+    async def _throttle(self) -> None:
+        """Spaces sends `1 / max_per_second` apart across the whole pool (no limit when 0)."""
+        if self._interval:
+            loop = asyncio.get_running_loop()
+            slot = max(loop.time(), self._next_slot)
+            self._next_slot = slot + self._interval
+            await asyncio.sleep(slot - loop.time())
+
     async def send(self, message: EmailMessage) -> None:
         client = await self._idle.get()
+        await self._throttle()
         try:
             if not client.is_connected:
                 await client.connect()
             errors, _ = await client.send_message(message)
             if errors:
                 raise PermanentSendError(f"recipients refused: {errors}")
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            await self._reset(client, exc)
+            reasons = "; ".join(f"SMTP {r.code}: {r.message}" for r in exc.recipients)
+            if all(r.code >= 500 for r in exc.recipients):
+                raise PermanentSendError(reasons) from None
+            raise TransientSendError(reasons) from None
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client, exc)
             if 400 <= exc.code < 500:

@@ -28,12 +28,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await runtime.start(INDEXES)
         repository = NotifierRepository(runtime.db)
         pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections,
-                        timeout=settings.smtp_timeout_seconds)
+                        timeout=settings.smtp_timeout_seconds, max_per_second=settings.smtp_max_per_second)
         dispatcher = Dispatcher(repository, pool, runtime.clock, settings)
         app.state.dispatcher = dispatcher
         app.state.dependencies = Dependencies(
             mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
-            public_base_url=settings.public_base_url, after_commit=dispatcher.wake,
+            after_commit=dispatcher.wake,
         )
         dispatching = asyncio.create_task(dispatcher.run(), name="notifier-dispatcher")
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))

@@ -1,11 +1,12 @@
 """Emails from Jinja2 templates: a subject, a plain-text part and an HTML part per kind and language."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from babel.dates import format_datetime as babel_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,6 +20,16 @@ _environment = Environment(
 )
 
 
+def when(moment: datetime, language: str) -> str:
+    """A moment as a reader of `language` writes it, in UTC, which the text says."""
+    locale = "zh_Hant_TW" if language == "zh-TW" else "en_GB"
+    return babel_datetime(moment, "d MMMM y, HH:mm 'UTC'" if locale == "en_GB" else "y年M月d日 HH:mm 'UTC'",
+                          tzinfo=UTC, locale=locale)
+
+
+_environment.filters["when"] = when
+
+
 @dataclass(frozen=True)
 class Rendered:
     subject: str
@@ -28,7 +39,8 @@ class Rendered:
 
 def render(kind: str, language: str, context: dict) -> Rendered:
     folder = language if language in LANGUAGES else "en"
-    part = lambda suffix: _environment.get_template(f"{folder}/{kind}.{suffix}").render(**context)  # noqa: E731
+    part = lambda suffix: _environment.get_template(f"{folder}/{kind}.{suffix}").render(  # noqa: E731
+        **context, language=folder)
     return Rendered(subject=part("subject.txt").strip(), text=part("txt"), html=part("html"))
 
 

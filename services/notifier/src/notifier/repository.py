@@ -32,12 +32,20 @@ class NotifierRepository:
     async def upsert_contact(self, session: Session, contact: dict) -> None:
         await self._contacts.update_one({"_id": contact["_id"]}, {"$set": contact}, upsert=True, session=session)
 
-    async def find_contact(self, candidate_id: str) -> dict | None:
-        return await self._contacts.find_one({"_id": candidate_id})
+    async def find_contact(self, session: Session, candidate_id: str) -> dict | None:
+        return await self._contacts.find_one({"_id": candidate_id}, session=session)
 
-    async def add_notification(self, session: Session, notification: dict) -> None:
-        """Its unique `_id` (event, candidate, kind) refuses a second row for the same email."""
-        await self._notifications.insert_one(notification, session=session)
+    async def find_contacts(self, session: Session, candidate_ids: list[str]) -> list[dict]:
+        return [c async for c in self._contacts.find({"_id": {"$in": candidate_ids}}, session=session)]
+
+    async def add_notifications(self, session: Session, notifications: list[dict]) -> None:
+        """Their unique `_id`s (source, candidate, kind) refuse a second row for the same email."""
+        if notifications:
+            await self._notifications.insert_many(notifications, session=session)
+
+    async def known_ids(self, session: Session, notification_ids: list[str]) -> set[str]:
+        return {d["_id"] async for d in self._notifications.find({"_id": {"$in": notification_ids}}, {"_id": 1},
+                                                                session=session)}
 
     async def lease_due(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[dict]:
         """Leases up to `limit` due notifications to `owner` (a token new for each pass) and returns them."""
@@ -51,9 +59,10 @@ class NotifierRepository:
         return [doc async for doc in self._notifications.find({"_id": {"$in": ids}, "lease_owner": owner})]
 
     async def mark_sent(self, notification_id: str, owner: str, now: datetime) -> None:
+        # The context goes once it is sent: it may hold a reset link, which must not rest here.
         await self._notifications.update_one(
             {"_id": notification_id, "lease_owner": owner},
-            {"$set": {"status": Status.SENT, "sent_at": now}, "$inc": {"attempts": 1}},
+            {"$set": {"status": Status.SENT, "sent_at": now}, "$unset": {"context": ""}, "$inc": {"attempts": 1}},
         )
 
     async def schedule_retry(self, notification_id: str, owner: str, at: datetime, error: str) -> None:

@@ -8,6 +8,10 @@ from enum import StrEnum
 
 class Kind(StrEnum):
     REGISTRATION_CONFIRMATION = "registration_confirmation"
+    RESULTS_READY = "results_ready"
+    LOGIN_LOCKED = "login_locked"
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"
 
 
 class Status(StrEnum):
@@ -16,9 +20,12 @@ class Status(StrEnum):
     FAILED = "failed"  # permanently refused, or out of retries
 
 
-def notification_id(event_id: str, candidate_id: str, kind: Kind) -> str:
-    """Unique per event, candidate and kind: the same event can never make a second email."""
-    return f"{kind}:{candidate_id}:{event_id}"
+def notification_id(source: str, candidate_id: str, kind: Kind) -> str:
+    """Unique per source, candidate and kind: the same source can never make a second email.
+
+    The source is the event id, except for results, where it is the board's batch: the same batch
+    part sent again as a new event still makes no second email."""
+    return f"{kind}:{candidate_id}:{source}"
 
 
 def message_id(notification: str, domain: str) -> str:

@@ -1,0 +1,123 @@
+"""Every email kind, in both languages, through the real broker and SMTP server."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crs_shared.messaging.contracts import (
+    CandidateRegistered,
+    LoginLocked,
+    PasswordChanged,
+    PasswordResetRequested,
+    ResultRecord,
+    ResultsPublished,
+)
+from services.notifier.tests.conftest import registered
+from tests.support.broker import drain, envelope_for, publish
+from tests.support.waiting import wait_until
+
+BASE = "http://127.0.0.1:8080"
+LATER = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
+
+
+def results_part(candidate_id: str, **overrides) -> ResultsPublished:
+    record = ResultRecord(candidate_id=candidate_id, given_name="Amy", family_name="Chen", overall_score=176,
+                          grade="B", cefr_level="B2", status="issued",
+                          skills={"reading": 176, "writing": 176, "listening": 176, "speaking": 176, "use_of_english": 176})
+    fields = dict(board="Cambridge", batch_id=f"batch-{candidate_id}", part=1, parts=1, exam="FCE", session="2026-06",
+                  release_at=None, results=[record])
+    return ResultsPublished(**(fields | overrides))
+
+
+CASES = {
+    "results_ready": (
+        lambda c: results_part(c),
+        {"en": "Your result for B2 First (FCE) 2026-06 is now available", "zh-TW": "您的 B2 First (FCE) 2026-06 成績現已公布"},
+        f"{BASE}/results",
+    ),
+    "login_locked": (
+        lambda c: LoginLocked(candidate_id=c, locked_until=LATER, failed_attempts=4),
+        {"en": "Your Results Service account is locked", "zh-TW": "您的成績查詢服務帳戶已被鎖定"},
+        f"{BASE}/forgot-password",
+    ),
+    "password_reset": (
+        lambda c: PasswordResetRequested(candidate_id=c, reset_url=f"{BASE}/reset-password?token=tok-{c}", expires_at=LATER),
+        {"en": "Reset your Results Service password", "zh-TW": "重設您的成績查詢服務密碼"},
+        f"{BASE}/reset-password?token=tok-",
+    ),
+    "password_changed": (
+        lambda c: PasswordChanged(candidate_id=c, changed_at=LATER),
+        {"en": "Your Results Service password has been changed", "zh-TW": "您的成績查詢服務密碼已變更"},
+        f"{BASE}/login",
+    ),
+}
+
+
+async def registered_contact(notifier, smtp, language: str) -> CandidateRegistered:
+    event = registered(language)
+    await publish(notifier.app.state.settings.amqp_url, (envelope_for(event), event.ROUTING_KEY))
+    await wait_until(lambda: _value(smtp.messages_to(event.email)), what="the confirmation email")
+    return event
+
+
+@pytest.mark.parametrize("language", ["en", "zh-TW"])
+@pytest.mark.parametrize("kind", list(CASES))
+async def test_each_email_kind_in_each_language(notifier, smtp, kind, language):
+    make_event, subjects, link = CASES[kind]
+    contact = await registered_contact(notifier, smtp, language)
+    event = make_event(contact.candidate_id)
+    await publish(notifier.app.state.settings.amqp_url, (envelope_for(event), event.ROUTING_KEY))
+
+    async def second_email():
+        found = smtp.messages_to(contact.email)
+        return found[1:] if len(found) >= 2 else None
+    [message] = await wait_until(second_email, what=f"the {kind} email")
+    assert message["Subject"] == subjects[language]
+    assert message["To"] == contact.email
+    assert message["Content-Language"] == language
+    text = message.get_body(("plain",)).get_content()
+    assert link in text and link in message.get_body(("html",)).get_content()
+    if kind in ("login_locked", "password_reset", "password_changed"):
+        assert ("25 November 2026, 10:30 UTC" if language == "en" else "2026年11月25日 10:30 UTC") in text
+
+
+async def test_the_reset_link_does_not_stay_in_the_database_once_sent(notifier, smtp):
+    contact = await registered_contact(notifier, smtp, "en")
+    event = PasswordResetRequested(candidate_id=contact.candidate_id, reset_url=f"{BASE}/reset-password?token=SECRET123",
+                                   expires_at=LATER)
+    await publish(notifier.app.state.settings.amqp_url, (envelope_for(event), event.ROUTING_KEY))
+    await wait_until(lambda: _value(len(smtp.messages_to(contact.email)) == 2), what="the reset email")
+    repository = notifier.app.state.dependencies.repository
+
+    async def sent_rows():
+        rows = await repository.find({"candidate_id": contact.candidate_id, "kind": "password_reset", "status": "sent"})
+        return rows
+    [row] = await wait_until(sent_rows, what="the reset notification marked sent")
+    assert "SECRET123" not in str(row)
+
+
+async def test_results_emails_go_only_to_registered_candidates_with_issued_results(notifier, smtp):
+    contact = await registered_contact(notifier, smtp, "en")
+    withheld = await registered_contact(notifier, smtp, "en")
+    part = results_part(contact.candidate_id)
+    part.results.append(ResultRecord(candidate_id="NOTREG99", status="issued"))
+    part.results.append(ResultRecord(candidate_id=withheld.candidate_id, status="withheld"))
+    await publish(notifier.app.state.settings.amqp_url, (envelope_for(part), part.ROUTING_KEY))
+    await wait_until(lambda: _value(len(smtp.messages_to(contact.email)) == 2), what="the results email")
+    repository = notifier.app.state.dependencies.repository
+    assert await repository.count({"kind": "results_ready", "candidate_id": {"$in": ["NOTREG99", withheld.candidate_id]}}) == 0
+
+
+async def test_an_event_for_an_unknown_candidate_is_retried_then_dead_lettered(notifier, amqp_url):
+    event = LoginLocked(candidate_id="NOBODY1", locked_until=LATER, failed_attempts=4)
+    await publish(amqp_url, (envelope_for(event), event.ROUTING_KEY))
+    got = []
+
+    async def dead_lettered():
+        got.extend(await drain(amqp_url, "notifier.login.locked.dlq", timeout=0.2))
+        return got
+    await wait_until(dead_lettered, timeout=30, what="the LoginLocked of an unknown candidate in the DLQ")
+
+
+async def _value(value):
+    return value

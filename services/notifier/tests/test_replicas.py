@@ -1,0 +1,52 @@
+"""Two notifier processes over one batch of 2,000 results: 2,000 emails, none twice."""
+
+import httpx
+
+from crs_shared.messaging.contracts import ResultRecord, ResultsPublished
+from services.notifier.tests.conftest import registered
+from tests.support.broker import envelope_for, publish
+from tests.support.stack import ServiceProcess, service_env
+from tests.support.waiting import wait_until
+
+RESULTS = 2000
+
+
+async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, smtp, tmp_path):
+    env = service_env(mongo_url, amqp_url, smtp.port, "notifier")
+    replicas = [ServiceProcess("notifier", env, tmp_path).start() for _ in range(2)]
+    try:
+        contacts = [registered() for _ in range(RESULTS)]
+        await publish(amqp_url, *[(envelope_for(c), c.ROUTING_KEY) for c in contacts])
+        await wait_until(lambda: _count(smtp, RESULTS), timeout=240, what=f"{RESULTS} confirmation emails")
+
+        skills = {"reading": 176, "writing": 176, "listening": 176, "speaking": 176, "use_of_english": 176}
+        records = [ResultRecord(candidate_id=c.candidate_id, overall_score=176, grade="B", cefr_level="B2",
+                                skills=skills, status="issued") for c in contacts]
+        parts = [ResultsPublished(board="Cambridge", batch_id="replicas", part=i + 1, parts=2, exam="B2_FIRST",
+                                  session="2026-06", results=records[i * 1000:(i + 1) * 1000]) for i in range(2)]
+        await publish(amqp_url, *[(envelope_for(p), p.ROUTING_KEY) for p in parts])
+        await wait_until(lambda: _count(smtp, 2 * RESULTS), timeout=240, what=f"{RESULTS} results emails")
+
+        messages = smtp.messages()
+        message_ids = [m["Message-ID"] for m in messages]
+        assert len(messages) == 2 * RESULTS and len(set(message_ids)) == 2 * RESULTS
+        per_address = {}
+        for m in messages:
+            per_address.setdefault(str(m["To"]), []).append(m["Subject"])
+        assert all(len(subjects) == 2 for subjects in per_address.values())
+
+        # Both replicas did part of the work, as their own metrics show.
+        sent = []
+        async with httpx.AsyncClient() as http:
+            for replica in replicas:
+                text = (await http.get(f"{replica.url}/metrics")).text
+                sent.append(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                                if line.startswith("notifications_total{") and 'outcome="sent"' in line))
+        assert sum(sent) == 2 * RESULTS and all(n > 0 for n in sent), sent
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+async def _count(smtp, target):
+    return len(list(smtp.folder.glob("*.eml"))) >= target
