@@ -167,3 +167,11 @@ def test_rules_outside_the_model_can_reject_a_row_with_reasons_by_column(tmp_pat
     other_exam = "123457,4821,Amy,Chen,XX,2026-06,GB001"
     checked = check_file(write(tmp_path, f"{HEADER}\n{GOOD}\n{other_exam}\n"), spec)
     assert [str(p) for p in checked.problems] == ["line 3: exam: is not an exam this test knows"]
+
+
+def test_entries_name_a_known_exam_by_code_or_alias(tmp_path):
+    path = write(tmp_path, f"{HEADER}\n123456,4821,Amy,Chen,fce,2026-06,GB001\n123457,4821,Ben,Chen,B2_FRIST,2026-06,GB001\n")
+    result = check_file(path, ENTRY_ROWS)
+    assert [(p.line, p.column) for p in result.problems] == [(3, "exam")]
+    assert "B2_FRIST" in result.problems[0].reason and "B2_FIRST (FCE)" in result.problems[0].reason
+    assert [r.exam for r in result.records] == ["B2_FIRST"]

@@ -7,15 +7,27 @@ import argparse
 from collections import Counter
 from collections.abc import Sequence
 
+from crs_shared.domain.exams import find_exam, unknown_exam_reason
 from crs_shared.messaging.contracts import EntriesPublished, Entry
 from crs_tools.board_cli import BoardTool, board_parser, run
-from crs_tools.board_csv import RowSpec
+from crs_tools.board_csv import RowRejected, RowSpec
 
 COLUMNS = ("candidate_id", "secret_number", "given_name", "family_name", "exam", "session", "centre")
 
+
+
+def to_entry(cells) -> Entry:
+    """A row as an `Entry`, with its exam (code or alias such as FCE) as the exams table names it."""
+    entry = Entry.model_validate(dict(cells))
+    exam = find_exam(entry.exam)
+    if exam is None:
+        raise RowRejected([("exam", unknown_exam_reason(entry.exam))])
+    return entry.model_copy(update={"exam": exam.code})
+
+
 ENTRY_ROWS: RowSpec[Entry] = RowSpec(
     columns=COLUMNS,
-    to_record=lambda cells: Entry.model_validate(dict(cells)),
+    to_record=to_entry,
     key=lambda entry: entry.candidate_id,
     key_column="candidate_id",
     secret_columns=frozenset({"secret_number"}),
