@@ -5,7 +5,8 @@ this service has learnt from `AccessRevoked` events (its own collection, no othe
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import httpx
 import jwt
@@ -37,6 +38,10 @@ class Claims:
     token_id: str
     issued_at: datetime
     expires_at: datetime
+
+
+class RevocationCheck(Protocol):
+    async def is_revoked(self, claims: Claims) -> bool: ...
 
 
 class Revocations:
@@ -73,8 +78,10 @@ class JwksKeys:
     """Public keys by `kid`, fetched from a JWKS URL and refreshed when an unknown `kid` appears
     (key rotation), at most once every `min_refresh_seconds`."""
 
-    def __init__(self, jwks_url: str | None = None, *, jwks: dict | None = None, min_refresh_seconds: float = 30.0):
+    def __init__(self, jwks_url: str | None = None, *, jwks: dict | None = None, min_refresh_seconds: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None):
         self._url = jwks_url
+        self._transport = transport
         self._keys: dict[str, jwt.PyJWK] = self._parse(jwks) if jwks else {}
         self._min_refresh = min_refresh_seconds
         self._fetched_at = 0.0
@@ -90,7 +97,7 @@ class JwksKeys:
                 if kid not in self._keys and time.monotonic() - self._fetched_at > self._min_refresh:
                     self._fetched_at = time.monotonic()
                     try:
-                        async with httpx.AsyncClient(timeout=5) as client:
+                        async with httpx.AsyncClient(timeout=5, transport=self._transport) as client:
                             response = await client.get(self._url)
                             response.raise_for_status()
                         self._keys = self._parse(response.json())
@@ -100,7 +107,7 @@ class JwksKeys:
 
 
 class TokenVerifier:
-    def __init__(self, keys: JwksKeys, revocations: Revocations | None, clock: Clock,
+    def __init__(self, keys: JwksKeys, revocations: RevocationCheck | None, clock: Clock,
                  *, issuer: str = ISSUER, audience: str = AUDIENCE):
         self._keys, self._revocations, self._clock = keys, revocations, clock
         self._issuer, self._audience = issuer, audience
@@ -116,22 +123,40 @@ class TokenVerifier:
         if key is None:
             raise InvalidToken()
         try:
+            # Times are checked below against the injectable clock, not PyJWT's system time: tests
+            # step past expiry, and a verifying host whose clock lags auth's by a second must not
+            # refuse a token as "issued in the future".
             decoded = jwt.decode(
                 token, key.key, algorithms=ALGORITHMS, audience=self._audience, issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"], "verify_exp": False},
+                options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"], "verify_exp": False,
+                         "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError:
             raise InvalidToken() from None
-        # Expiry against the injectable clock, so tests can step past it.
+        if not (_is_number(decoded["exp"]) and _is_number(decoded["iat"])
+                and isinstance(decoded["sub"], str) and isinstance(decoded["jti"], str)):
+            raise InvalidToken()
         if decoded["exp"] <= self._clock.now().timestamp():
             raise InvalidToken()
-        claims = Claims(
-            candidate_id=decoded["sub"], token_id=decoded["jti"],
-            issued_at=datetime.fromtimestamp(decoded["iat"], UTC), expires_at=datetime.fromtimestamp(decoded["exp"], UTC),
-        )
+        try:
+            claims = Claims(
+                candidate_id=decoded["sub"], token_id=decoded["jti"],
+                issued_at=_from_epoch(decoded["iat"]), expires_at=_from_epoch(decoded["exp"]),
+            )
+        except (OverflowError, ValueError):
+            raise InvalidToken() from None
         if self._revocations is not None and await self._revocations.is_revoked(claims):
             raise InvalidToken()
         return claims
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    # To the millisecond, as MongoDB stores times, so `iat` compares exactly with a stored "valid after".
+    return datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=round(seconds * 1000))
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -142,5 +167,5 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-__all__ = ["AUDIENCE", "ISSUER", "Claims", "InvalidToken", "JwksKeys", "Revocations", "TokenVerifier",
+__all__ = ["AUDIENCE", "ISSUER", "Claims", "InvalidToken", "JwksKeys", "RevocationCheck", "Revocations", "TokenVerifier",
            "bearer_token", "revocation_subscription"]

@@ -1,0 +1,32 @@
+from pydantic import Field, model_validator
+
+from crs_shared.config import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    port: int = Field(8002, validation_alias="AUTH_PORT")
+
+    # Lockout (contract section 2): this many wrong passwords in a row answer 401; the next
+    # attempt answers 423 and locks log-on for `lockout_minutes`.
+    lockout_threshold: int = Field(3, ge=1)
+    lockout_minutes: int = Field(30, ge=1)
+
+    # Access tokens: EdDSA (Ed25519) JWTs. The signing key is PEM text or a PEM file; in dev,
+    # when neither is set, one is generated once and kept in `jwt_keys_dir`. Keys retired by a
+    # rotation stay in the JWKS (public part only) until the tokens they signed have expired.
+    access_token_minutes: int = Field(30, ge=1)
+    jwt_signing_key: str | None = Field(None, repr=False)
+    jwt_signing_key_file: str | None = None
+    jwt_keys_dir: str = "var/auth-keys"
+    jwt_retired_key_files: list[str] = Field(default_factory=list)
+
+    # Password reminder and reset.
+    reset_token_minutes: int = Field(60, ge=1)
+    reminder_limit: int = Field(3, ge=1)  # reset emails per candidate per window
+    reminder_window_minutes: int = Field(60, ge=1)
+
+    @model_validator(mode="after")
+    def _signing_key_in_prod(self):
+        if self.environment == "prod" and not (self.jwt_signing_key or self.jwt_signing_key_file):
+            raise ValueError("jwt_signing_key or jwt_signing_key_file must be set in production")
+        return self

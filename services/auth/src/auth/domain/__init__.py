@@ -1,0 +1,1 @@
+"""Auth rules: no I/O."""

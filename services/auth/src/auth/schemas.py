@@ -1,0 +1,96 @@
+"""Requests and answers of the auth API. The new password of a reset answers FastAPI's standard
+422, one entry per failing rule of the shared password policy, naming the field and the rule."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from crs_shared.domain import password_policy
+
+# Bounds that only keep absurd input out; the rules themselves are checked elsewhere (an unknown
+# or malformed ID Number simply fails to log in).
+CANDIDATE_ID_MAX = 64
+PASSWORD_MAX = 1024
+
+
+def _normalised_id(value: str) -> str:
+    return value.strip().upper()
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+    candidate_id: str = Field(description="ID Number from the Confirmation of Entry.", examples=["123456"],
+                              max_length=CANDIDATE_ID_MAX)
+    password: str = Field(max_length=PASSWORD_MAX)
+
+    @field_validator("candidate_id")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return _normalised_id(value)
+
+
+class LoginAnswer(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class ReminderRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+    candidate_id: str = Field(examples=["123456"], max_length=CANDIDATE_ID_MAX)
+
+    @field_validator("candidate_id")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return _normalised_id(value)
+
+
+class ReminderAnswer(BaseModel):
+    detail: str
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+    token: str = Field(description="The token of the reset link.", min_length=1, max_length=512)
+    password: str = Field(max_length=PASSWORD_MAX)
+    password_confirm: str = Field(max_length=PASSWORD_MAX)
+
+    @field_validator("password")
+    @classmethod
+    def _password_policy(cls, value: str) -> str:
+        broken = password_policy.violations(value)
+        if broken:
+            raise ValidationError.from_exception_data(
+                "password",
+                [InitErrorDetails(type=PydanticCustomError(v.code, v.message), loc=(), input="") for v in broken],
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _confirmation(self):
+        if self.password != self.password_confirm:
+            raise ValidationError.from_exception_data(
+                "password_confirm",
+                [InitErrorDetails(
+                    type=PydanticCustomError("password_mismatch", "The two passwords do not match."),
+                    loc=("password_confirm",), input="",
+                )],
+            )
+        return self
+
+
+class DomainErrorBody(BaseModel):
+    detail: str
+    code: str
+
+
+class LockedBody(DomainErrorBody):
+    retry_after_seconds: int
+
+
+class Jwks(BaseModel):
+    keys: list[dict]

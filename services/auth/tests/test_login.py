@@ -1,0 +1,198 @@
+"""POST /api/auth/login and the lockout, against real MongoDB and RabbitMQ with an injected clock."""
+
+import asyncio
+import json
+
+from argon2 import PasswordHasher
+
+from auth.repository import CREDENTIALS
+from crs_shared.messaging.contracts import LoginLocked
+from services.auth.tests.conftest import (
+    PASSWORD,
+    WRONG_PASSWORD,
+    CountingVerify,
+    deps_of,
+    later,
+    log_in,
+    new_candidate_id,
+    publish_registration,
+    register,
+    verifier_for,
+)
+from tests.support.broker import EventTap
+from tests.support.waiting import wait_until
+
+LOCKED_MESSAGE = "This account has been locked. Please try again in 30 minutes."
+
+
+async def test_the_right_password_gets_a_verifiable_access_token(client, amqp_url, clock):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+
+    response = await log_in(client, candidate_id.lower(), PASSWORD)
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["token_type"] == "bearer" and answer["expires_in"] == 30 * 60
+    assert response.headers["Cache-Control"] == "no-store"
+    claims = await (await verifier_for(client, clock)).verify(answer["access_token"])
+    assert claims.candidate_id == candidate_id
+    assert abs((claims.issued_at - clock.now()).total_seconds()) < 0.002
+    assert (claims.expires_at - claims.issued_at).total_seconds() == 30 * 60
+
+
+async def test_unknown_id_and_wrong_password_get_the_same_401_and_the_same_hashing(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    verify = CountingVerify(deps_of(client).passwords)
+
+    wrong = await log_in(client, candidate_id, WRONG_PASSWORD)
+    unknown = await log_in(client, new_candidate_id(), PASSWORD)
+
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "The ID Number or password is incorrect.",
+                                              "code": "invalid_credentials"}
+    assert verify.calls == [True, False]  # the unknown ID still spent one argon2 verification
+
+
+async def test_the_whole_lockout_sequence(client, amqp_url, clock):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    async with EventTap(amqp_url, "login.locked") as tap:
+        for _ in range(3):
+            assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+
+        fourth = await log_in(client, candidate_id, WRONG_PASSWORD)
+        assert fourth.status_code == 423
+        assert fourth.json() == {"detail": LOCKED_MESSAGE, "code": "account_locked", "retry_after_seconds": 1800}
+        assert fourth.headers["Retry-After"] == "1800"
+        locked_at = clock.now()
+
+        # While locked, even the right password answers 423, and no attempt extends the lock.
+        later(clock, minutes=10)
+        right = await log_in(client, candidate_id, PASSWORD)
+        assert right.status_code == 423 and right.json()["retry_after_seconds"] == 20 * 60
+        assert right.json()["detail"] == "This account has been locked. Please try again in 20 minutes."
+        for _ in range(3):
+            assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 423
+
+        later(clock, minutes=20, seconds=-1)  # 30 minutes minus ε after the lock
+        almost = await log_in(client, candidate_id, PASSWORD)
+        assert almost.status_code == 423 and almost.headers["Retry-After"] == "1"
+
+        later(clock, seconds=2)  # 30 minutes plus ε
+        assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+        await wait_until(lambda: _some(tap.messages), what="LoginLocked")
+        envelope = tap.envelopes()[0]
+    assert len(tap.messages) == 1 and tap.messages[0].type == "LoginLocked"
+    assert envelope.producer == "auth"
+    event = LoginLocked.model_validate(envelope.payload)
+    assert event.candidate_id == candidate_id and event.failed_attempts == 4
+    assert abs((event.locked_until - locked_at).total_seconds() - 1800) < 0.001
+
+
+async def test_a_successful_log_in_resets_the_count_and_a_lifted_lock_starts_afresh(client, amqp_url, clock):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    for _ in range(2):
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+    for _ in range(3):
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+    assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 423
+
+    later(clock, minutes=31)
+    for _ in range(3):
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+    assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 423
+
+
+async def test_after_three_wrong_passwords_the_next_attempt_locks_unchecked(client, amqp_url):
+    # The count is reserved before any password is checked, so an attempt beyond the threshold
+    # is never checked: that is what keeps 50 simultaneous guesses down to 3 checked passwords.
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    for _ in range(3):
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+    verify = CountingVerify(deps_of(client).passwords)
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 423
+    assert verify.calls == []
+
+
+async def test_fifty_concurrent_wrong_passwords_lock_once_after_at_most_three_checks(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    verify = CountingVerify(deps_of(client).passwords)
+    async with EventTap(amqp_url, "login.locked") as tap:
+        answers = await asyncio.gather(*(log_in(client, candidate_id, WRONG_PASSWORD) for _ in range(50)))
+        statuses = [a.status_code for a in answers]
+
+        assert len(verify.calls) <= 3 and all(verify.calls)
+        assert statuses.count(401) == len(verify.calls)
+        assert statuses.count(423) == 50 - len(verify.calls)
+        credentials = await deps_of(client).repository.find_credentials(candidate_id)
+        assert credentials["locked_until"] is not None
+        # The right password now meets the lock too.
+        assert (await log_in(client, candidate_id, PASSWORD)).status_code == 423
+
+        await wait_until(lambda: _some(tap.messages), what="LoginLocked")
+        # The relay is idle once the outbox is empty; any second event would have been sent by then.
+        await wait_until(lambda: _outbox_empty(client), what="outbox to drain")
+    assert len(tap.messages) == 1
+    assert await deps_of(client).outbox.count_documents({"routing_key": "login.locked"}) == 1
+
+
+async def test_a_hash_with_outdated_parameters_is_replaced_at_the_next_log_in(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    repository = deps_of(client).repository
+    old_hash = PasswordHasher(time_cost=3, memory_cost=19 * 1024, parallelism=1).hash(PASSWORD)
+    await client.app.state.runtime.db[CREDENTIALS].update_one({"_id": candidate_id}, {"$set": {"password_hash": old_hash}})
+
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+    new_hash = (await repository.find_credentials(candidate_id))["password_hash"]
+    assert new_hash != old_hash and new_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+
+async def test_credentials_are_stored_once_per_event(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    repository = deps_of(client).repository
+    stored = await repository.find_credentials(candidate_id)
+    assert stored["password_hash"].startswith("$argon2id$")
+    assert json.dumps(stored, default=str).count("$argon2id$") == 1
+    # A later registration event for the same ID never replaces the password.
+    await publish_registration(amqp_url, client, candidate_id, password="other-password-77")
+    inbox = deps_of(client).inbox
+    await wait_until(lambda: _at_least(inbox.count_documents({}), 2), what="the second event to be handled")
+    assert (await repository.find_credentials(candidate_id))["password_hash"] == stored["password_hash"]
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+
+async def test_malformed_requests_are_422_without_echo(client):
+    response = await client.post("/api/auth/login", json={"candidate_id": {"$ne": ""}, "password": "secret-pass-1"})
+    assert response.status_code == 422 and "secret-pass-1" not in response.text
+    missing = await client.post("/api/auth/login", json={})
+    assert {e["loc"][-1] for e in missing.json()["detail"]} == {"candidate_id", "password"}
+
+
+async def test_health_readiness_and_metrics(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok", "service": "auth"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": True, "rabbitmq": True}
+    assert "auth_logins_total" in (await client.get("/metrics")).text
+
+
+async def _some(items):
+    return bool(items)
+
+
+async def _outbox_empty(client):
+    return await deps_of(client).outbox.count_documents({"sent_at": None}) == 0
+
+
+async def _at_least(count, minimum):
+    return await count >= minimum
