@@ -25,7 +25,8 @@ class TestSigningKey:
         return {"keys": [public | {"kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
 
     def token(self, candidate_id: str, now: datetime, *, lifetime: timedelta = timedelta(minutes=15),
-              token_id: str | None = None, audience: str = AUDIENCE, issuer: str = ISSUER, kid: str | None = None) -> str:
+              token_id: str | None = None, audience: str = AUDIENCE, issuer: str = ISSUER,
+              kid: str | None = None) -> str:
         claims = {"sub": candidate_id, "jti": token_id or uuid.uuid4().hex, "iat": int(now.timestamp()),
                   "exp": int((now + lifetime).timestamp()), "aud": audience, "iss": issuer}
         return jwt.encode(claims, self._private, algorithm="EdDSA", headers={"kid": kid or self.kid})

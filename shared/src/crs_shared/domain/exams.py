@@ -63,8 +63,11 @@ class Exam:
         return self.low <= score <= self.high
 
 
+Row = tuple[int, int, str]  # lowest and highest overall score of a band, and its CEFR level
+
+
 def _exam(code: str, name: str, alias: str, skills: tuple[str, ...], low: int,
-          a: tuple[int, int, str], b: tuple[int, int, str], c: tuple[int, int, str], below: tuple[int, int, str]) -> Exam:
+          a: Row, b: Row, c: Row, below: Row) -> Exam:
     bands = (
         Band(a[0], a[1], "A", a[2]),
         Band(b[0], b[1], "B", b[2]),
@@ -172,12 +175,10 @@ def validate_result(exam: Exam | str, record: ResultRecord) -> ValidResult | lis
     grade, cefr_level = _upper_or_none(record.grade), _upper_or_none(record.cefr_level)
     if basis is not None and exam.in_range(basis):
         band = exam.band(basis)
-        if grade != band.grade:
-            reasons.append(f"grade {_shown(grade)} does not match overall score {basis}: {exam.name} gives {_shown(band.grade)}")
-        if cefr_level != band.cefr_level:
-            reasons.append(
-                f"cefr_level {_shown(cefr_level)} does not match overall score {basis}: {exam.name} gives {_shown(band.cefr_level)}"
-            )
+        for label, given, expected in (("grade", grade, band.grade), ("cefr_level", cefr_level, band.cefr_level)):
+            if given != expected:
+                reasons.append(f"{label} {_shown(given)} does not match overall score {basis}: "
+                               f"{exam.name} gives {_shown(expected)}")
 
     if reasons:
         return reasons

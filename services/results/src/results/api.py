@@ -1,0 +1,149 @@
+"""HTTP routes: parse, call a handler, shape the answer."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from crs_shared.http import DomainError
+from crs_shared.tokens import InvalidToken
+from results import handlers
+from results.domain.errors import (
+    BatchNotFound, ResultNotFound, ResultsRefusal, StatementUnavailable, VerificationFailed,
+)
+from results.schemas import BatchReport, DomainErrorBody, MyResults, Rejection, Result, Verification
+
+REFUSALS: dict[type[ResultsRefusal], tuple[int, str, str]] = {
+    ResultNotFound: (404, "result_not_found", "No such result."),
+    StatementUnavailable: (409, "statement_unavailable",
+                           "A Statement of Results is available only once the result has been issued."),
+    VerificationFailed: (404, "not_found", "No result matches this verification number and family name. "
+                                           "Please check both and try again."),
+    BatchNotFound: (404, "batch_not_found", "No part of this batch has arrived."),
+}
+
+
+def invalid_token() -> DomainError:
+    return DomainError(401, "invalid_token", "Please log in again.", headers={"WWW-Authenticate": "Bearer"})
+
+
+def invalid_operator_token() -> DomainError:
+    return DomainError(401, "invalid_operator_token", "A valid operator token is required.",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+PRIVATE = {"Cache-Control": "private, no-store"}
+
+router = APIRouter(prefix="/api/results")
+candidate_bearer = HTTPBearer(auto_error=False, scheme_name="CandidateToken",
+                              description="An access token from POST /api/auth/login.")
+operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
+                             description="The operator token of the settings.")
+ERRORS = {401: {"model": DomainErrorBody}, 404: {"model": DomainErrorBody}}
+
+
+def dependencies(request: Request) -> handlers.Dependencies:
+    return request.app.state.dependencies
+
+
+Deps = Annotated[handlers.Dependencies, Depends(dependencies)]
+
+
+async def current_candidate(
+    deps: Deps, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(candidate_bearer)]
+) -> str:
+    """The candidate of a valid, unrevoked access token; 401 without saying what was wrong."""
+    if credentials is None:
+        raise invalid_token()
+    try:
+        return (await deps.verifier.verify(credentials.credentials)).candidate_id
+    except InvalidToken:
+        raise invalid_token() from None
+
+
+def operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
+) -> None:
+    expected = request.app.state.operator_token.encode()
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not hmac.compare_digest(given, expected):  # constant time
+        raise invalid_operator_token()
+
+
+def verification_rate_limit(request: Request) -> None:
+    client = request.client.host if request.client else "unknown"
+    retry_after = request.app.state.verify_limiter.retry_after(client)
+    if retry_after:
+        raise DomainError(429, "too_many_requests", "Too many verification requests. Please try again later.",
+                          headers={"Retry-After": str(retry_after)}, retry_after_seconds=retry_after)
+
+
+def refused(refusal: ResultsRefusal) -> DomainError:
+    status_code, code, message = REFUSALS[type(refusal)]
+    return DomainError(status_code, code, message)
+
+
+@router.get("/me", response_model=MyResults, responses=ERRORS)
+async def my_results(
+    deps: Deps, candidate_id: Annotated[str, Depends(current_candidate)], response: Response
+) -> MyResults:
+    response.headers.update(PRIVATE)
+    results = await handlers.my_results(deps, candidate_id)
+    return MyResults(candidate_id=candidate_id, results=[Result.of(doc) for doc in results])
+
+
+@router.get(
+    "/me/{result_id}/statement.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The Statement of Results"},
+               409: {"model": DomainErrorBody}, **ERRORS},
+)
+async def statement(
+    deps: Deps,
+    candidate_id: Annotated[str, Depends(current_candidate)],
+    result_id: Annotated[str, Path(max_length=100)],
+) -> Response:
+    try:
+        result, pdf = await handlers.statement_pdf(deps, candidate_id, result_id)
+    except ResultsRefusal as refusal:
+        raise refused(refusal) from None
+    filename = f"statement-of-results-{result['exam']}-{result['session']}.pdf"
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', **PRIVATE})
+
+
+@router.get(
+    "/verify/{verification_number}",
+    response_model=Verification,
+    responses={404: {"model": DomainErrorBody}, 429: {"model": DomainErrorBody}},
+    dependencies=[Depends(verification_rate_limit)],
+)
+async def verify(
+    deps: Deps,
+    verification_number: Annotated[str, Path(max_length=64)],
+    family_name: Annotated[str, Query(max_length=200, description="The candidate's family name, in any case.")],
+    response: Response,
+) -> Verification:
+    try:
+        result = await handlers.verify(deps, verification_number, family_name)
+    except ResultsRefusal as refusal:
+        raise refused(refusal) from None
+    response.headers["Cache-Control"] = "no-store"
+    return Verification.of(result)
+
+
+@router.get("/batches/{batch_id}", response_model=BatchReport, responses=ERRORS, dependencies=[Depends(operator)])
+async def batch(deps: Deps, batch_id: Annotated[str, Path(max_length=100)]) -> BatchReport:
+    try:
+        report = await handlers.batch_report(deps, batch_id)
+    except ResultsRefusal as refusal:
+        raise refused(refusal) from None
+    return BatchReport(
+        batch_id=report.batch_id, board=report.board, exam=report.exam, session=report.session,
+        release_at=report.release_at, parts_expected=report.parts_expected,
+        parts_received=len(report.parts_received), parts_missing=report.missing_parts,
+        complete=not report.missing_parts, records_received=report.records_received,
+        results_stored=report.results_stored, results_corrected=report.results_corrected,
+        results_rejected=len(report.rejections), rejections=[Rejection(**r) for r in report.rejections],
+    )

@@ -1,0 +1,17 @@
+from pydantic import Field
+
+from crs_shared.config import DEV_SECRET, ServiceSettings
+
+
+class Settings(ServiceSettings):
+    port: int = Field(8003, validation_alias="RESULTS_PORT")
+    # Access tokens are verified with auth's public keys.
+    jwks_url: str = "http://127.0.0.1:8002/api/auth/.well-known/jwks.json"
+    # Operators read batch reports with `Authorization: Bearer <operator_token>`.
+    operator_token: str = Field(DEV_SECRET, repr=False)
+    # Verification by institutions, per client address: a bucket of `verify_burst` requests that
+    # refills at `verify_per_minute`. In-process, so each replica counts on its own.
+    verify_per_minute: float = Field(20.0, gt=0)
+    verify_burst: int = Field(10, ge=1)
+    # The results service publishes no events, so it needs no outbox relay.
+    outbox_relay_enabled: bool = False

@@ -1,0 +1,252 @@
+"""One async function per command or event. Dependencies are passed in."""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+
+from crs_shared.clock import Clock
+from crs_shared.domain.exams import ISSUED, find_exam, unknown_exam_reason, validate_result, ValidResult
+from crs_shared.logging import get_logger
+from crs_shared.messaging.contracts import ResultsPublished
+from crs_shared.messaging.envelope import Envelope
+from crs_shared.messaging.inbox import handle_once
+from crs_shared.metrics import DUPLICATES
+from crs_shared.mongo import Session
+from crs_shared.tokens import Revocations, TokenVerifier
+from results.domain.errors import BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed
+from results.domain.verification import canonical_verification_number, family_names_match, new_verification_number
+from results.repository import ResultsRepository, VerificationNumberTaken
+from results.statement import Statement, render_statement
+
+SERVICE = "results"
+NUMBER_ATTEMPTS = 5
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    mongo: AsyncMongoClient
+    repository: ResultsRepository
+    inbox: AsyncCollection
+    clock: Clock
+    verifier: TokenVerifier
+    revocations: Revocations
+    public_base_url: str
+    new_verification_number: Callable[[], str] = field(default=new_verification_number)
+
+
+# Consuming ResultsPublished.
+
+@dataclass
+class _Ingest:
+    stored: int = 0
+    corrected: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    repeated_part: bool = False
+
+
+async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPublished) -> None:
+    """Validates each record of one part, and stores the valid ones, the part's report and the
+    inbox entry in one transaction with a handful of bulk round trips, whatever the part's size.
+
+    The same event again is caught by the inbox; the same (board, batch, part) under another event
+    id by the part's own record. A candidate already shown for this exam and session under another
+    batch is a correction: the new result replaces the shown one, which moves to the history. What
+    was published last (the envelope's `occurred_at`) is shown, whatever order deliveries arrive in."""
+    now = deps.clock.now()
+    exam = find_exam(part.exam)
+    valid, refused = _validate(part, exam)
+    release_at = part.release_at or now
+    part_key = f"{part.board}:{part.batch_id}:{part.part}"
+
+    for attempt in range(1, NUMBER_ATTEMPTS + 1):
+        outcome = _Ingest()
+
+        async def work(session: Session) -> None:
+            nonlocal outcome
+            outcome = _Ingest()  # the driver may run this again after a transient error
+            if await deps.repository.part_recorded(session, part_key):
+                outcome.repeated_part = True
+                return
+            outcome.rejected = list(refused)
+            candidate_ids = [r.candidate_id for r in valid]
+            shown = await deps.repository.shown_results(session, exam.code, part.session, candidate_ids) if exam else {}
+            new, replacing, history, late = [], [], [], 0
+            for result in valid:
+                earlier = shown.get(result.candidate_id)
+                if earlier is not None and (earlier["board"], earlier["batch_id"]) == (part.board, part.batch_id):
+                    outcome.rejected.append(_rejection(result.candidate_id, [
+                        f"already has a result for {exam.name} {part.session} in part {earlier['part']} of this batch"
+                    ]))
+                    continue
+                document = _result_document(deps, result, part, envelope, release_at, now)
+                if earlier is None:
+                    new.append(document)
+                elif earlier["published_at"] > _to_millisecond(envelope.occurred_at):
+                    # An older publication delivered late (a dead-lettered part put back, say): it goes
+                    # straight to the history, and the newer result stays shown.
+                    history.append(_history_document(document, earlier, now))
+                    late += 1
+                else:
+                    document["_id"] = earlier["_id"]  # the candidate's result keeps its id; its content is replaced
+                    replacing.append(document)
+                    history.append(_history_document(earlier, document, now))
+            await deps.repository.write_results(session, new=new, replacing=replacing, history=history)
+            outcome.stored, outcome.corrected = len(new) + len(replacing) + late, len(replacing)
+            await deps.repository.record_part(session, {
+                "_id": part_key, "board": part.board, "batch_id": part.batch_id, "part": part.part, "parts": part.parts,
+                "exam": exam.code if exam else part.exam, "session": part.session, "release_at": release_at,
+                "records": len(part.results), "stored": outcome.stored, "corrected": outcome.corrected,
+                "rejected": outcome.rejected, "event_id": envelope.event_id, "received_at": now,
+            })
+
+        try:
+            handled = await handle_once(deps.mongo, deps.inbox, handler="store_results", event_id=envelope.event_id,
+                                        now=now, work=work)
+            break
+        except VerificationNumberTaken:
+            log.warning("verification number collision; retrying the part with fresh numbers", attempt=attempt)
+            if attempt == NUMBER_ATTEMPTS:
+                raise
+
+    if not handled or outcome.repeated_part:
+        DUPLICATES.labels(SERVICE, part.EVENT_TYPE).inc()
+        log.info("results part already stored; nothing changed",
+                 board=part.board, batch_id=part.batch_id, part=part.part)
+        return
+    log.info("results part stored", board=part.board, batch_id=part.batch_id, part=part.part, parts=part.parts,
+             stored=outcome.stored, corrected=outcome.corrected, rejected=len(outcome.rejected))
+
+
+def _validate(part: ResultsPublished, exam) -> tuple[list[ValidResult], list[dict]]:
+    valid, refused, seen = [], [], set()
+    for record in part.results:
+        outcome = validate_result(exam, record) if exam else [unknown_exam_reason(part.exam)]
+        if isinstance(outcome, list):
+            refused.append(_rejection(record.candidate_id.strip().upper(), outcome))
+        elif outcome.candidate_id in seen:
+            refused.append(_rejection(outcome.candidate_id, ["appears more than once in this part"]))
+        else:
+            seen.add(outcome.candidate_id)
+            valid.append(outcome)
+    return valid, refused
+
+
+def _rejection(candidate_id: str, reasons: list[str]) -> dict:
+    return {"candidate_id": candidate_id, "reasons": reasons}
+
+
+def _result_document(deps: Dependencies, result: ValidResult, part: ResultsPublished, envelope: Envelope,
+                     release_at: datetime, now: datetime) -> dict:
+    return {
+        "_id": uuid.uuid4().hex,
+        "candidate_id": result.candidate_id,
+        "given_name": result.given_name,
+        "family_name": result.family_name,
+        "exam": result.exam.code,
+        "session": part.session,
+        "status": result.status,
+        "overall_score": result.overall_score,
+        "grade": result.grade,
+        "cefr_level": result.cefr_level,
+        "skills": result.skills,
+        "release_at": release_at,
+        "verification_number": deps.new_verification_number(),
+        "board": part.board,
+        "batch_id": part.batch_id,
+        "part": part.part,
+        "event_id": envelope.event_id,
+        "published_at": envelope.occurred_at,
+        "stored_at": now,
+    }
+
+
+def _to_millisecond(moment: datetime) -> datetime:
+    """MongoDB keeps times to the millisecond; compare like with like."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _history_document(version: dict, shown: dict, now: datetime) -> dict:
+    """A version of a result that `shown` replaces (or, when it arrived late, never replaced)."""
+    kept = {k: v for k, v in version.items() if k != "_id"}
+    return {**kept, "_id": uuid.uuid4().hex, "result_id": shown["_id"], "replaced_at": now,
+            "replaced_by": {"board": shown["board"], "batch_id": shown["batch_id"], "part": shown["part"]}}
+
+
+# Reading results.
+
+async def my_results(deps: Dependencies, candidate_id: str) -> list[dict]:
+    return await deps.repository.released_results(candidate_id, deps.clock.now())
+
+
+async def statement_pdf(deps: Dependencies, candidate_id: str, result_id: str) -> tuple[dict, bytes]:
+    """The caller's own released result and its Statement of Results."""
+    result = await deps.repository.released_result(candidate_id, result_id, deps.clock.now())
+    if result is None:
+        raise ResultNotFound()
+    if result["status"] != ISSUED:
+        raise StatementUnavailable()
+    statement = Statement(
+        candidate_id=result["candidate_id"], given_name=result["given_name"], family_name=result["family_name"],
+        exam=find_exam(result["exam"]), session=result["session"], skills=result["skills"],
+        overall_score=result["overall_score"], grade=result["grade"], cefr_level=result["cefr_level"],
+        verification_number=result["verification_number"], released_at=result["release_at"],
+        verification_url=verification_url(deps.public_base_url, result["verification_number"]),
+    )
+    # Drawing a PDF is CPU work: off the event loop.
+    return result, await asyncio.to_thread(render_statement, statement)
+
+
+def verification_url(public_base_url: str, number: str) -> str:
+    return f"{public_base_url.rstrip('/')}/verify?number={number}"
+
+
+async def verify(deps: Dependencies, number: str, family_name: str) -> dict:
+    """The released, issued result with this number, if the family name is also right."""
+    canonical = canonical_verification_number(number)
+    if canonical is None:
+        raise VerificationFailed()
+    result = await deps.repository.released_by_verification_number(canonical, deps.clock.now())
+    if result is None or result["status"] != ISSUED or not family_names_match(result["family_name"], family_name):
+        raise VerificationFailed()
+    return result
+
+
+# Operators.
+
+@dataclass(frozen=True)
+class BatchReport:
+    batch_id: str
+    board: str
+    exam: str
+    session: str
+    release_at: datetime
+    parts_expected: int
+    parts_received: list[int]
+    records_received: int
+    results_stored: int
+    results_corrected: int
+    rejections: list[dict]
+
+    @property
+    def missing_parts(self) -> list[int]:
+        return sorted(set(range(1, self.parts_expected + 1)) - set(self.parts_received))
+
+
+async def batch_report(deps: Dependencies, batch_id: str) -> BatchReport:
+    parts = await deps.repository.batch_parts(batch_id)
+    if not parts:
+        raise BatchNotFound()
+    first = parts[0]
+    return BatchReport(
+        batch_id=batch_id, board=first["board"], exam=first["exam"], session=first["session"],
+        release_at=first["release_at"], parts_expected=max(p["parts"] for p in parts),
+        parts_received=[p["part"] for p in parts], records_received=sum(p["records"] for p in parts),
+        results_stored=sum(p["stored"] for p in parts), results_corrected=sum(p["corrected"] for p in parts),
+        rejections=[{**r, "part": p["part"]} for p in parts for r in p["rejected"]],
+    )

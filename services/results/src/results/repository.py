@@ -1,0 +1,112 @@
+"""The results database: the result shown for each candidate, exam and session; the earlier
+versions that corrections replaced; and what arrived of each board batch."""
+
+from datetime import datetime
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from crs_shared.mongo import Session
+from crs_shared.tokens import REVOCATION_INDEXES, REVOCATIONS_COLLECTION
+
+RESULTS = "results"
+HISTORY = "result_history"
+BATCH_PARTS = "batch_parts"
+VERIFICATION_NUMBER_INDEX = "verification_number_unique"
+
+INDEXES = {
+    RESULTS: [
+        # One shown result per candidate, exam and session: a later batch replaces it (a correction).
+        IndexModel([("candidate_id", ASCENDING), ("exam", ASCENDING), ("session", ASCENDING)],
+                   unique=True, name="one_result_per_sitting"),
+        IndexModel([("verification_number", ASCENDING)], unique=True, name=VERIFICATION_NUMBER_INDEX),
+    ],
+    HISTORY: [IndexModel([("result_id", ASCENDING), ("replaced_at", ASCENDING)])],
+    BATCH_PARTS: [IndexModel([("batch_id", ASCENDING), ("part", ASCENDING)])],
+    REVOCATIONS_COLLECTION: REVOCATION_INDEXES,
+}
+
+
+class VerificationNumberTaken(Exception):
+    """A new result drew a verification number already in use; the write was not made."""
+
+
+class ResultsRepository:
+    def __init__(self, db: AsyncDatabase):
+        self._results = db[RESULTS]
+        self._history = db[HISTORY]
+        self._parts = db[BATCH_PARTS]
+        self.revocations = db[REVOCATIONS_COLLECTION]
+
+    # Ingest, inside the caller's transaction.
+
+    async def part_recorded(self, session: Session, part_key: str) -> bool:
+        return await self._parts.find_one({"_id": part_key}, {"_id": 1}, session=session) is not None
+
+    async def shown_results(
+        self, session: Session, exam: str, exam_session: str, candidate_ids: list[str]
+    ) -> dict[str, dict]:
+        """The results shown now for these candidates at this sitting, by candidate ID (one query)."""
+        if not candidate_ids:
+            return {}
+        cursor = self._results.find(
+            {"exam": exam, "session": exam_session, "candidate_id": {"$in": candidate_ids}}, session=session
+        )
+        return {doc["candidate_id"]: doc async for doc in cursor}
+
+    async def write_results(
+        self, session: Session, *, new: list[dict], replacing: list[dict], history: list[dict]
+    ) -> None:
+        """New results and corrections in one bulk write; the replaced versions into the history."""
+        writes = [InsertOne(doc) for doc in new] + [ReplaceOne({"_id": doc["_id"]}, doc) for doc in replacing]
+        try:
+            if writes:
+                await self._results.bulk_write(writes, ordered=False, session=session)
+        except (BulkWriteError, DuplicateKeyError) as exc:
+            if _on_verification_number(exc):
+                raise VerificationNumberTaken() from exc
+            raise
+        if history:
+            await self._history.insert_many(history, ordered=False, session=session)
+
+    async def record_part(self, session: Session, part: dict) -> None:
+        await self._parts.insert_one(part, session=session)
+
+    # Reading. Every read of results takes `now` and sees only released ones.
+
+    async def released_results(self, candidate_id: str, now: datetime) -> list[dict]:
+        cursor = self._results.find({"candidate_id": candidate_id, "release_at": {"$lte": now}})
+        return [doc async for doc in cursor.sort([("session", DESCENDING), ("exam", ASCENDING)])]
+
+    async def released_result(self, candidate_id: str, result_id: str, now: datetime) -> dict | None:
+        return await self._results.find_one(
+            {"_id": result_id, "candidate_id": candidate_id, "release_at": {"$lte": now}}
+        )
+
+    async def released_by_verification_number(self, number: str, now: datetime) -> dict | None:
+        return await self._results.find_one({"verification_number": number, "release_at": {"$lte": now}})
+
+    async def batch_parts(self, batch_id: str) -> list[dict]:
+        return [doc async for doc in self._parts.find({"batch_id": batch_id}).sort("part", ASCENDING)]
+
+    async def history(self, result_id: str) -> list[dict]:
+        return [doc async for doc in self._history.find({"result_id": result_id}).sort("replaced_at", ASCENDING)]
+
+    async def count_results(self, query: dict | None = None) -> int:
+        return await self._results.count_documents(query or {})
+
+    async def find_results(self, query: dict) -> list[dict]:
+        return [doc async for doc in self._results.find(query)]
+
+
+def _on_verification_number(exc: BulkWriteError | DuplicateKeyError) -> bool:
+    """Whether a duplicate key is a verification number (and not, say, a result written concurrently)."""
+    details = exc.details or {}
+    errors = details.get("writeErrors", [details]) if isinstance(exc, BulkWriteError) else [details]
+    return any(
+        error.get("code") == 11000
+        and ("verification_number" in (error.get("keyPattern") or {})
+             or VERIFICATION_NUMBER_INDEX in error.get("errmsg", ""))
+        for error in errors
+    )

@@ -1,0 +1,129 @@
+"""store_results against SecantusDB, without a broker: what one part costs, and number collisions."""
+
+import itertools
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.errors import BulkWriteError
+
+from crs_shared.clock import ManualClock
+from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
+from crs_shared.mongo import ensure_indexes
+from results import handlers
+from results.domain.verification import new_verification_number
+from results.repository import INDEXES, ResultsRepository, _on_verification_number
+from services.results.tests.conftest import new_batch_id, record, results_part
+from tests.support.apps import unique_database
+from tests.support.broker import envelope_for
+
+
+class CommandLog(monitoring.CommandListener):
+    """Every command the driver sends: one per round trip to the server."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def started(self, event):
+        self.names.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.fixture
+def commands() -> CommandLog:
+    return CommandLog()
+
+
+@pytest.fixture
+async def deps(mongo_url, commands):
+    client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[commands])
+    db = client[unique_database("results")]
+    await ensure_indexes(db, {**INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
+    deps = handlers.Dependencies(mongo=client, repository=ResultsRepository(db), inbox=db[INBOX_COLLECTION],
+                                 clock=ManualClock(), verifier=None, revocations=None, public_base_url="http://crs.test")
+    yield deps
+    await client.drop_database(db.name)
+    await client.close()
+
+
+def thousand(batch_id: str, overall: int = 175, prefix: str = "K") -> object:
+    records = [record(f"{prefix}{index:06d}", overall=overall) for index in range(1000)]
+    return results_part(records, batch_id=batch_id)
+
+
+async def test_a_part_of_1000_results_costs_a_handful_of_round_trips(deps, commands):
+    part = thousand(new_batch_id())
+    commands.names.clear()
+    await handlers.store_results(deps, envelope_for(part), part)
+    sent = list(commands.names)
+    assert await deps.repository.count_results({"batch_id": part.batch_id}) == 1000
+    # inbox find + insert, part find, results find, one bulk insert, the part's report, commit
+    assert len(sent) <= 8, sent
+
+    # A correction of all 1000: still a handful, history included.
+    correction = thousand(new_batch_id(), overall=180)
+    commands.names.clear()
+    await handlers.store_results(deps, envelope_for(correction), correction)
+    sent = list(commands.names)
+    assert await deps.repository.count_results({"batch_id": correction.batch_id, "overall_score": 180}) == 1000
+    assert len(sent) <= 12, sent  # the same, plus reading 1000 shown results and writing them to the history
+
+
+async def test_a_verification_number_collision_is_retried_with_fresh_numbers(deps):
+    first = results_part([record("C000001")], batch_id=new_batch_id())
+    await handlers.store_results(replace(deps, new_verification_number=lambda: "AAAA-BBBB-CCCC"), envelope_for(first), first)
+
+    numbers = itertools.chain(["AAAA-BBBB-CCCC"], iter(new_verification_number, None))
+    second = results_part([record("C000002"), record("C000003")], batch_id=new_batch_id())
+    await handlers.store_results(replace(deps, new_verification_number=lambda: next(numbers)), envelope_for(second), second)
+
+    stored = await deps.repository.find_results({"batch_id": second.batch_id})
+    assert sorted(doc["candidate_id"] for doc in stored) == ["C000002", "C000003"]
+    assert "AAAA-BBBB-CCCC" not in {doc["verification_number"] for doc in stored}
+    assert (await deps.repository.batch_parts(second.batch_id))[0]["stored"] == 2
+
+
+async def test_an_embargoed_part_keeps_its_release_time_and_a_null_one_is_released_at_once(deps):
+    later = deps.clock.now().replace(microsecond=0) + timedelta(days=2)
+    embargoed = results_part([record("E000001")], batch_id=new_batch_id(), release_at=later)
+    now = results_part([record("E000002")], batch_id=new_batch_id())
+    for part in (embargoed, now):
+        await handlers.store_results(deps, envelope_for(part), part)
+    assert await deps.repository.released_results("E000001", deps.clock.now()) == []
+    assert [d["candidate_id"] for d in await deps.repository.released_results("E000002", deps.clock.now())] == ["E000002"]
+    assert [d["candidate_id"] for d in await deps.repository.released_results("E000001", later)] == ["E000001"]
+
+
+def test_only_a_duplicate_verification_number_counts_as_a_collision():
+    def duplicate_on(key: str, index: str) -> BulkWriteError:
+        return BulkWriteError({"writeErrors": [{
+            "index": 0, "code": 11000, "errmsg": f"E11000 duplicate key error collection: results.results index: {index}",
+            "keyPattern": {key: 1}, "op": {"candidate_id": "C000001", "verification_number": "AAAA-BBBB-CCCC"},
+        }]})
+
+    assert _on_verification_number(duplicate_on("verification_number", "verification_number_unique"))
+    assert not _on_verification_number(duplicate_on("candidate_id", "one_result_per_sitting"))
+
+
+async def test_an_older_publication_delivered_after_its_correction_goes_to_the_history(deps):
+    original = results_part([record("L000001", overall=172)], batch_id=new_batch_id())
+    correction = results_part([record("L000001", overall=181)], batch_id=new_batch_id())
+    original_envelope = envelope_for(original)
+    correction_envelope = envelope_for(correction).model_copy(
+        update={"occurred_at": original_envelope.occurred_at + timedelta(days=3)})
+
+    await handlers.store_results(deps, correction_envelope, correction)
+    await handlers.store_results(deps, original_envelope, original)  # late, e.g. put back from a dead-letter queue
+
+    [shown] = await deps.repository.released_results("L000001", deps.clock.now())
+    assert (shown["overall_score"], shown["batch_id"]) == (181, correction.batch_id)
+    [kept] = await deps.repository.history(shown["_id"])
+    assert (kept["overall_score"], kept["batch_id"], kept["replaced_by"]["batch_id"]) == \
+        (172, original.batch_id, correction.batch_id)
+    assert (await deps.repository.batch_parts(original.batch_id))[0]["stored"] == 1
