@@ -20,8 +20,11 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/python deploy/local/run.py
 
+# nginx (the gateway), chromium and fonts-noto-cjk (the browser tests) are Debian packages:
+# installed with apt-get when missing and root, else the target stops and says what to install.
 test: setup
 	deploy/local/ensure-rabbitmq.sh
+	deploy/local/ensure-system-packages.sh nginx chromium fonts-noto-cjk
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -1,5 +1,6 @@
-"""`make run`: starts what is missing of the local infrastructure, then the four services, and
-prints the URLs. Ctrl-C stops everything it started, by PID, in reverse order."""
+"""`make run`: starts what is missing of the local infrastructure, then the four services and the
+gateway (nginx, serving the web portal), and prints the URLs. Ctrl-C stops everything it started,
+by PID, in reverse order."""
 
 import os
 import signal
@@ -8,7 +9,9 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from crs_tools.local_stack import SERVICES, Child, port_open, start_secantus, start_service, start_smtp_capture
+from crs_tools.local_stack import (
+    SERVICES, Child, port_open, start_gateway, start_secantus, start_service, start_smtp_capture,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
@@ -27,6 +30,13 @@ def ensure_rabbitmq(amqp_url: str) -> None:
         sys.exit("Cannot continue without RabbitMQ.")
 
 
+def ensure_nginx() -> None:
+    """Debian's nginx, installed with apt-get when missing and root; else a clear stop."""
+    result = subprocess.run([str(ROOT / "deploy/local/ensure-system-packages.sh"), "nginx"])
+    if result.returncode != 0:
+        sys.exit("Cannot start the gateway without nginx.")
+
+
 def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
@@ -40,8 +50,10 @@ def main() -> None:
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     mongodb_url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
     smtp_port = env_port("SMTP_PORT", 1025)
+    gateway_port = env_port("GATEWAY_PORT", 8080)
     try:
         ensure_rabbitmq(amqp_url)
+        ensure_nginx()
         mongo = urlsplit(mongodb_url)
         if not port_open(mongo.hostname or "127.0.0.1", mongo.port or 27017):
             print(f"Starting SecantusDB on 127.0.0.1:{mongo.port or 27017} (data in var/mongo)...", flush=True)
@@ -49,7 +61,8 @@ def main() -> None:
         if not port_open(os.environ.get("SMTP_HOST", "127.0.0.1"), smtp_port):
             print(f"Starting the SMTP capture server on 127.0.0.1:{smtp_port} (mail in var/mail)...", flush=True)
             started.append(start_smtp_capture(smtp_port, VAR / "mail", VAR / "log/smtp.log"))
-        env = {"AMQP_URL": amqp_url, "MONGODB_URL": mongodb_url, "SMTP_PORT": str(smtp_port)}
+        env = {"AMQP_URL": amqp_url, "MONGODB_URL": mongodb_url, "SMTP_PORT": str(smtp_port),
+               "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{gateway_port}")}
         urls = {}
         for name, default_port in SERVICES.items():
             if not (ROOT / "services" / name / "pyproject.toml").exists():
@@ -58,7 +71,12 @@ def main() -> None:
             print(f"Starting {name} on 127.0.0.1:{port}...", flush=True)
             started.append(start_service(name, port, env, VAR / f"log/{name}.log"))
             urls[name] = f"http://127.0.0.1:{port}"
+        print(f"Starting the gateway (nginx) on 127.0.0.1:{gateway_port}...", flush=True)
+        upstreams = {name: [f"127.0.0.1:{env_port(f'{name.upper()}_PORT', SERVICES[name])}"]
+                     for name in ("registration", "auth", "results")}
+        started.append(start_gateway(gateway_port, upstreams, VAR / "gateway", VAR / "log/gateway.log"))
         print("\nThe Candidate Results Service is running:")
+        print(f"  web portal    http://127.0.0.1:{gateway_port}/   (APIs under http://127.0.0.1:{gateway_port}/api/)")
         for name, url in urls.items():
             print(f"  {name:<13} {url}   (API docs: {url}/docs)")
         print(f"  mail          var/mail/ (SMTP on 127.0.0.1:{smtp_port})")

@@ -100,3 +100,46 @@ def start_service(name: str, port: int, env: dict[str, str], log_path: Path | No
     wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=60, what=f"{name} service",
              process=child.process)
     return child
+
+
+class NginxMissing(RuntimeError):
+    pass
+
+
+@dataclass
+class GatewayChild(Child):
+    prefix: Path | None = None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
+        from crs_tools import gateway
+
+        if self.prefix is not None:
+            gateway.cleanup(self.prefix)
+
+
+def start_gateway(port: int, upstreams: dict[str, list[str]], prefix: Path, log_path: Path | None = None) -> Child:
+    """nginx (deploy/gateway/nginx.conf.template) on 127.0.0.1:`port`, in the foreground, with its
+    config, pid and temp files under `prefix`. `upstreams` maps registration/auth/results to their
+    host:port addresses (one or more each)."""
+    from crs_tools import gateway
+
+    nginx = gateway.find_nginx()
+    if nginx is None:
+        raise NginxMissing("nginx is not installed (Debian package nginx; deploy/local/ensure-system-packages.sh)")
+    if port_open("127.0.0.1", port):
+        raise RuntimeError(f"the gateway's port 127.0.0.1:{port} is already in use (set GATEWAY_PORT)")
+    conf = gateway.prepare(prefix, f"127.0.0.1:{port}", upstreams)
+    check = subprocess.run(gateway.command(nginx, prefix, conf, test_only=True), capture_output=True, text=True)
+    if check.returncode != 0:
+        gateway.cleanup(prefix)
+        raise RuntimeError(f"nginx refused its config {conf}: {check.stderr.strip()}")
+    child = spawn("gateway (nginx)", gateway.command(nginx, prefix, conf), log_path=log_path)
+    child = GatewayChild(child.name, child.process, child.log_path, child._log, prefix=prefix)
+    try:
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="gateway (nginx)",
+                 process=child.process)
+    except RuntimeError:
+        child.stop()
+        raise
+    return child
