@@ -3,10 +3,9 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crs_shared.domain import password_policy
+from crs_shared import new_password
 
 # Bounds that only keep absurd input out; the rules themselves are checked elsewhere (an unknown
 # or malformed ID Number simply fails to log in).
@@ -62,24 +61,11 @@ class PasswordResetRequest(BaseModel):
     @field_validator("password")
     @classmethod
     def _password_policy(cls, value: str) -> str:
-        broken = password_policy.violations(value)
-        if broken:
-            raise ValidationError.from_exception_data(
-                "password",
-                [InitErrorDetails(type=PydanticCustomError(v.code, v.message), loc=(), input="") for v in broken],
-            )
-        return value
+        return new_password.check_policy(value)
 
     @model_validator(mode="after")
     def _confirmation(self):
-        if self.password != self.password_confirm:
-            raise ValidationError.from_exception_data(
-                "password_confirm",
-                [InitErrorDetails(
-                    type=PydanticCustomError("password_mismatch", "The two passwords do not match."),
-                    loc=("password_confirm",), input="",
-                )],
-            )
+        new_password.check_confirmation(self.password, self.password_confirm)
         return self
 
 

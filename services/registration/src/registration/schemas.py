@@ -5,10 +5,10 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from crs_shared.domain import password_policy
+from crs_shared import new_password
 
 CANDIDATE_ID = re.compile(r"^[A-Za-z0-9]{3,9}$")
 SECRET_NUMBER = re.compile(r"^[0-9]{4}$")
@@ -51,13 +51,7 @@ class RegistrationRequest(BaseModel):
     @field_validator("password")
     @classmethod
     def _password_policy(cls, value: str) -> str:
-        broken = password_policy.violations(value)
-        if broken:
-            raise ValidationError.from_exception_data(
-                "password",
-                [InitErrorDetails(type=PydanticCustomError(v.code, v.message), loc=(), input="") for v in broken],
-            )
-        return value
+        return new_password.check_policy(value)
 
     @field_validator("accept_terms")
     @classmethod
@@ -68,14 +62,7 @@ class RegistrationRequest(BaseModel):
 
     @model_validator(mode="after")
     def _confirmation(self):
-        if self.password != self.password_confirm:
-            raise ValidationError.from_exception_data(
-                "password_confirm",
-                [InitErrorDetails(
-                    type=PydanticCustomError("password_mismatch", "The two passwords do not match."),
-                    loc=("password_confirm",), input="",
-                )],
-            )
+        new_password.check_confirmation(self.password, self.password_confirm)
         return self
 
 
