@@ -96,16 +96,20 @@ async def test_the_reset_link_does_not_stay_in_the_database_once_sent(notifier, 
     assert "SECRET123" not in str(row)
 
 
-async def test_results_emails_go_only_to_registered_candidates_with_issued_results(notifier, smtp):
+async def test_results_emails_go_only_to_registered_candidates_with_valid_issued_results(notifier, smtp):
     contact = await registered_contact(notifier, smtp, "en")
     withheld = await registered_contact(notifier, smtp, "en")
+    refused = await registered_contact(notifier, smtp, "en")
     part = results_part(contact.candidate_id)
-    part.results.append(ResultRecord(candidate_id="NOTREG99", status="issued"))
-    part.results.append(ResultRecord(candidate_id=withheld.candidate_id, status="withheld"))
+    issued = part.results[0]
+    part.results.append(issued.model_copy(update={"candidate_id": "NOTREG99"}))
+    part.results.append(ResultRecord(candidate_id=withheld.candidate_id, family_name="Chen", status="withheld"))
+    part.results.append(issued.model_copy(update={"candidate_id": refused.candidate_id, "grade": "A"}))
     await publish(notifier.app.state.settings.amqp_url, (envelope_for(part), part.ROUTING_KEY))
     await wait_until(lambda: _value(len(smtp.messages_to(contact.email)) == 2), what="the results email")
     repository = notifier.app.state.dependencies.repository
-    assert await repository.count({"kind": "results_ready", "candidate_id": {"$in": ["NOTREG99", withheld.candidate_id]}}) == 0
+    others = ["NOTREG99", withheld.candidate_id, refused.candidate_id]
+    assert await repository.count({"kind": "results_ready", "candidate_id": {"$in": others}}) == 0
 
 
 async def test_an_event_for_an_unknown_candidate_is_retried_then_dead_lettered(notifier, amqp_url):

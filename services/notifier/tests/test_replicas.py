@@ -20,7 +20,7 @@ async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, sm
         await wait_until(lambda: _count(smtp, RESULTS), timeout=240, what=f"{RESULTS} confirmation emails")
 
         skills = {"reading": 176, "writing": 176, "listening": 176, "speaking": 176, "use_of_english": 176}
-        records = [ResultRecord(candidate_id=c.candidate_id, overall_score=176, grade="B", cefr_level="B2",
+        records = [ResultRecord(candidate_id=c.candidate_id, family_name="Chen", overall_score=176, grade="B", cefr_level="B2",
                                 skills=skills, status="issued") for c in contacts]
         parts = [ResultsPublished(board="Cambridge", batch_id="replicas", part=i + 1, parts=2, exam="B2_FIRST",
                                   session="2026-06", results=records[i * 1000:(i + 1) * 1000]) for i in range(2)]

@@ -152,3 +152,18 @@ async def test_aliases_are_stored_as_exam_codes(client, amqp_url, clock):
     results = (await client.get("/api/results/me", headers=bearer(candidate_id, clock))).json()["results"]
     assert [(r["exam"], r["exam_name"], r["grade"], r["cefr_level"]) for r in results] == [("A2_KEY", "A2 Key (KET)", "A", "B1")]
     assert set(results[0]["skills"]) == {"reading", "writing", "listening", "speaking"}
+
+
+async def test_a_malformed_record_is_rejected_alone_and_the_rest_of_its_part_is_stored(client, amqp_url, clock):
+    good, typo = new_candidate_id(), new_candidate_id()
+    malformed = record(typo).model_dump() | {"overall_score": "one hundred"}
+    batch_id = await publish_results(amqp_url, client, [record(good), malformed, "not a record"])
+
+    report = (await client.get(f"/api/results/batches/{batch_id}", headers=OPERATOR)).json()
+    assert report["results_stored"] == 1 and report["results_rejected"] == 2
+    assert [(r["candidate_id"], r["reasons"]) for r in report["rejections"]] == [
+        (typo, ["overall_score: input should be a valid integer, unable to parse string as an integer"]),
+        ("", ["the record is not an object of named fields"]),
+    ]
+    shown = (await client.get("/api/results/me", headers=bearer(good, clock))).json()["results"]
+    assert [r["overall_score"] for r in shown] == [record(good).overall_score]

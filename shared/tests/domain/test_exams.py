@@ -2,7 +2,7 @@
 
 import pytest
 
-from crs_shared.domain.exams import EXAMS, find_exam, overall_score, validate_result, ValidResult
+from crs_shared.domain.exams import EXAMS, ValidResult, check_part, find_exam, overall_score, validate_result
 from crs_shared.messaging.contracts import ResultRecord
 
 # The contract's table restated, so the module is checked against it rather than against itself:
@@ -185,3 +185,21 @@ def test_an_unknown_exam_refuses_the_record():
     outcome = validate_result("IELTS", record("B2_FIRST", 185))
     assert isinstance(outcome, list) and outcome[0].startswith("exam 'IELTS' is not known")
     assert find_exam("IELTS") is None
+
+
+def test_a_malformed_record_is_refused_with_the_fields_that_are_wrong():
+    malformed = record("B2_FIRST", 176).model_dump() | {"overall_score": "abc", "skills": {"reading": [1]}}
+    assert validate_result("B2_FIRST", malformed) == [
+        "overall_score: input should be a valid integer, unable to parse string as an integer",
+        "skills.reading: input should be a valid integer",
+    ]
+    assert validate_result("B2_FIRST", 42) == ["the record is not an object of named fields"]
+
+
+def test_a_part_is_split_into_valid_and_refused_records_each_refused_once_with_its_reasons():
+    good, twice = record("B2_FIRST", 176), record("B2_FIRST", 180, candidate_id="abc123")
+    broken = record("B2_FIRST", 176, candidate_id="x9", grade="A").model_dump()
+    valid, refused = check_part("FCE", [good, twice, broken, twice, ["junk"]])
+    assert [r.candidate_id for r in valid] == ["123456", "ABC123"]
+    assert [(r.candidate_id, len(r.reasons)) for r in refused] == [("X9", 2), ("ABC123", 1), ("", 1)]
+    assert refused[1].reasons == ["appears more than once in this part"]

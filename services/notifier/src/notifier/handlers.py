@@ -9,7 +9,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock
-from crs_shared.domain.exams import ISSUED, find_exam
+from crs_shared.domain.exams import ISSUED, check_part, find_exam
 from crs_shared.messaging.contracts import (
     CandidateRegistered,
     LoginLocked,
@@ -97,10 +97,12 @@ async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event:
 async def on_results_published(deps: Dependencies, envelope: Envelope, event: ResultsPublished) -> None:
     """One "your result is available" email per registered candidate with an issued result, due at
     `release_at`. Keyed by the board's batch, so a re-sent part sends nothing new. Candidates not
-    registered (yet) get no email; withheld and pending results get none either."""
+    registered (yet) get no email; withheld and pending results get none, and neither do records the
+    results service refuses (the same `check_part` decides)."""
     exam = find_exam(event.exam)
     context = {"exam_name": exam.name if exam else event.exam, "session": event.session}
-    candidate_ids = sorted({r.candidate_id.strip().upper() for r in event.results if r.status.strip().lower() == ISSUED})
+    valid, _refused = check_part(exam or event.exam, event.results)
+    candidate_ids = sorted({r.candidate_id for r in valid if r.status == ISSUED})
     source = f"{event.board}:{event.batch_id}"
 
     async def work(session: Session, now: datetime) -> None:

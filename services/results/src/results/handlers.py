@@ -3,14 +3,14 @@
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock
-from crs_shared.domain.exams import ISSUED, find_exam, unknown_exam_reason, validate_result, ValidResult
+from crs_shared.domain.exams import ISSUED, RefusedRecord, ValidResult, check_part, find_exam
 from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import ResultsPublished
 from crs_shared.messaging.envelope import Envelope
@@ -46,7 +46,7 @@ class Dependencies:
 class _Ingest:
     stored: int = 0
     corrected: int = 0
-    rejected: list[dict] = field(default_factory=list)
+    rejected: list[RefusedRecord] = field(default_factory=list)
     repeated_part: bool = False
 
 
@@ -60,7 +60,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
     was published last (the envelope's `occurred_at`) is shown, whatever order deliveries arrive in."""
     now = deps.clock.now()
     exam = find_exam(part.exam)
-    valid, refused = _validate(part, exam)
+    valid, refused = check_part(exam or part.exam, part.results)
     release_at = part.release_at or now
     part_key = f"{part.board}:{part.batch_id}:{part.part}"
 
@@ -80,7 +80,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
             for result in valid:
                 earlier = shown.get(result.candidate_id)
                 if earlier is not None and (earlier["board"], earlier["batch_id"]) == (part.board, part.batch_id):
-                    outcome.rejected.append(_rejection(result.candidate_id, [
+                    outcome.rejected.append(RefusedRecord(result.candidate_id, [
                         f"already has a result for {exam.name} {part.session} in part {earlier['part']} of this batch"
                     ]))
                     continue
@@ -102,7 +102,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                 "_id": part_key, "board": part.board, "batch_id": part.batch_id, "part": part.part, "parts": part.parts,
                 "exam": exam.code if exam else part.exam, "session": part.session, "release_at": release_at,
                 "records": len(part.results), "stored": outcome.stored, "corrected": outcome.corrected,
-                "rejected": outcome.rejected, "event_id": envelope.event_id, "received_at": now,
+                "rejected": [asdict(r) for r in outcome.rejected], "event_id": envelope.event_id, "received_at": now,
             })
 
         try:
@@ -121,24 +121,6 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
         return
     log.info("results part stored", board=part.board, batch_id=part.batch_id, part=part.part, parts=part.parts,
              stored=outcome.stored, corrected=outcome.corrected, rejected=len(outcome.rejected))
-
-
-def _validate(part: ResultsPublished, exam) -> tuple[list[ValidResult], list[dict]]:
-    valid, refused, seen = [], [], set()
-    for record in part.results:
-        outcome = validate_result(exam, record) if exam else [unknown_exam_reason(part.exam)]
-        if isinstance(outcome, list):
-            refused.append(_rejection(record.candidate_id.strip().upper(), outcome))
-        elif outcome.candidate_id in seen:
-            refused.append(_rejection(outcome.candidate_id, ["appears more than once in this part"]))
-        else:
-            seen.add(outcome.candidate_id)
-            valid.append(outcome)
-    return valid, refused
-
-
-def _rejection(candidate_id: str, reasons: list[str]) -> dict:
-    return {"candidate_id": candidate_id, "reasons": reasons}
 
 
 def _result_document(deps: Dependencies, result: ValidResult, part: ResultsPublished, envelope: Envelope,

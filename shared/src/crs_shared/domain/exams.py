@@ -15,7 +15,11 @@ Rules, beyond the table itself:
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
 
 from crs_shared.messaging.contracts import ResultRecord
 
@@ -131,9 +135,39 @@ class ValidResult:
     skills: dict[str, int]
 
 
-def validate_result(exam: Exam | str, record: ResultRecord) -> ValidResult | list[str]:
+@dataclass(frozen=True)
+class RefusedRecord:
+    candidate_id: str
+    reasons: list[str]
+
+
+def check_part(exam: Exam | str, records: Iterable[ResultRecord | Any]) -> tuple[list[ValidResult], list[RefusedRecord]]:
+    """A batch part's records split into the valid ones and the refused ones with their reasons. A
+    candidate who appears twice in one part is refused the second time."""
+    valid: list[ValidResult] = []
+    refused: list[RefusedRecord] = []
+    seen: set[str] = set()
+    for record in records:
+        outcome = validate_result(exam, record)
+        if isinstance(outcome, list):
+            refused.append(RefusedRecord(_claimed_candidate_id(record), outcome))
+        elif outcome.candidate_id in seen:
+            refused.append(RefusedRecord(outcome.candidate_id, ["appears more than once in this part"]))
+        else:
+            seen.add(outcome.candidate_id)
+            valid.append(outcome)
+    return valid, refused
+
+
+def validate_result(exam: Exam | str, record: ResultRecord | Any) -> ValidResult | list[str]:
     """The normalised result, or every reason the record is refused (human-readable, in the order
-    a board would fix them)."""
+    a board would fix them). `record` may be anything a board sent; a malformed one is refused with
+    the fields that are wrong."""
+    if not isinstance(record, ResultRecord):
+        try:
+            record = ResultRecord.model_validate(record)
+        except ValidationError as exc:
+            return [_malformed_reason(error) for error in exc.errors()]
     if isinstance(exam, str):
         found = find_exam(exam)
         if found is None:
@@ -183,6 +217,20 @@ def validate_result(exam: Exam | str, record: ResultRecord) -> ValidResult | lis
     if reasons:
         return reasons
     return ValidResult(candidate_id, given_name, family_name, exam, status, overall, grade, cefr_level, skills)
+
+
+def _malformed_reason(error: Any) -> str:
+    field_name = ".".join(map(str, error["loc"]))
+    if not field_name:
+        return "the record is not an object of named fields"
+    return f"{field_name}: {error['msg'][0].lower()}{error['msg'][1:]}"
+
+
+def _claimed_candidate_id(record: ResultRecord | Any) -> str:
+    """The candidate id a refused record claims, for the batch report ("" if it has none)."""
+    claimed = record.candidate_id if isinstance(record, ResultRecord) else (
+        record.get("candidate_id") if isinstance(record, dict) else None)
+    return claimed.strip().upper() if isinstance(claimed, str) else ""
 
 
 def _check_skills(exam: Exam, given: dict[str, int | None], reasons: list[str]) -> dict[str, int] | None:

@@ -2,7 +2,7 @@
 a breaking change is a new `event_version`."""
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
@@ -80,7 +80,9 @@ class ResultsPublished(BatchPart):
     exam: str
     session: Session
     release_at: UtcDatetime | None = None
-    results: list[ResultRecord] = Field(max_length=PART_MAX_RECORDS)
+    # Each record is read on its own (crs_shared.domain.exams.check_part), so one malformed record
+    # is refused alone instead of failing its whole part.
+    results: list[Annotated[ResultRecord | Any, Field(union_mode="left_to_right")]] = Field(max_length=PART_MAX_RECORDS)
 
 
 class LoginLocked(EventPayload):
