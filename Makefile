@@ -20,17 +20,24 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/python deploy/local/run.py
 
-# nginx (the gateway), chromium and fonts-noto-cjk (the browser tests) are Debian packages:
+# nginx (the gateway), chromium and fonts-noto-cjk (the browser tests) and wrk (the benchmarks'
+# HTTP load, whose driver bench/tests checks) are Debian packages:
 # installed with apt-get when missing and root, else the target stops and says what to install.
 test: setup
 	deploy/local/ensure-rabbitmq.sh
-	deploy/local/ensure-system-packages.sh nginx chromium fonts-noto-cjk
+	deploy/local/ensure-system-packages.sh nginx chromium fonts-noto-cjk wrk
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# wrk (the benchmarks' HTTP load) is a Debian package too, installed like nginx.
 bench: setup
+	deploy/local/ensure-rabbitmq.sh
+	deploy/local/ensure-system-packages.sh nginx wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The first `make up` writes .env from .env.example with new random secrets; every `make up`
+# writes RabbitMQ's users from .env (deploy/compose/prepare_env.py, standard library only).
 up:
+	$(PYTHON) deploy/compose/prepare_env.py
 	docker compose up -d --build
 
 down:

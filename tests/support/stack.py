@@ -1,5 +1,6 @@
 """Services as real processes, for end-to-end and crash tests."""
 
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -26,6 +27,16 @@ class ServiceProcess:
 
     def kill(self) -> None:
         self.child.kill()
+
+    def terminate(self, timeout: float) -> int:
+        """SIGTERM, then waits up to `timeout` seconds for the process to exit by itself; returns
+        its exit code (fails, after a SIGKILL, if it did not exit in time)."""
+        self.child.process.terminate()
+        try:
+            return self.child.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM") from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

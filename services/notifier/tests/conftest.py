@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crs_shared.messaging.contracts import CandidateRegistered
+from crs_shared.mongo import create_client
 from notifier.config import Settings
 from notifier.main import create_app
 from tests.support.apps import fast_settings, serving
@@ -29,3 +30,12 @@ async def notifier(settings):
     async with serving(app) as http:
         http.app = app
         yield http
+
+
+async def all_sent(mongo_url: str, database_name: str) -> bool:
+    """Whether every notification in a notifier database (of a notifier process) has been sent."""
+    client = create_client(mongo_url)
+    try:
+        return await client[database_name]["notifications"].count_documents({"status": {"$ne": "sent"}}) == 0
+    finally:
+        await client.close()

@@ -11,6 +11,7 @@ from services.notifier.tests.test_emails import results_part
 from tests.support.apps import serving
 from tests.support.broker import envelope_for, publish
 from tests.support.infrastructure import SmtpCapture, free_port
+from tests.support.metrics import sample
 from tests.support.waiting import wait_until
 
 
@@ -22,6 +23,7 @@ async def test_mail_waits_out_an_smtp_outage_and_arrives_once(settings, tmp_path
     port = free_port()  # nothing listens here yet: the SMTP server is "down"
     settings = settings.model_copy(update={"smtp_port": port})
     events = [registered() for _ in range(5)]
+    before = {outcome: confirmations(outcome) for outcome in ("sent", "retried")}
     async with serving(create_app(settings)) as http:
         repository = http._transport.app.state.dependencies.repository
         await publish(settings.amqp_url, *[(envelope_for(e), e.ROUTING_KEY) for e in events])
@@ -32,8 +34,14 @@ async def test_mail_waits_out_an_smtp_outage_and_arrives_once(settings, tmp_path
                 await wait_until(lambda: _value(smtp.messages_to(event.email)), timeout=30, what="the late email")
             await wait_until(lambda: _zero(repository.count({"status": "queued"})), what="nothing left to send")
             assert all(len(smtp.messages_to(e.email)) == 1 for e in events)
+            assert confirmations("sent") - before["sent"] == len(events)
+            assert confirmations("retried") - before["retried"] >= len(events)
         finally:
             smtp.stop()
+
+
+def confirmations(outcome: str) -> float:
+    return sample("notifications_total", kind="registration_confirmation", outcome=outcome)
 
 
 async def _all_retrying(repository, count):
@@ -56,6 +64,7 @@ async def test_a_permanent_refusal_is_marked_failed_listed_and_can_be_retried(se
     settings = settings.model_copy(update={"smtp_port": port})
     event = registered()
     operator = {"Authorization": f"Bearer {settings.operator_token}"}
+    failed_before = confirmations("failed")
     try:
         async with serving(create_app(settings)) as http:
             await publish(settings.amqp_url, (envelope_for(event), event.ROUTING_KEY))
@@ -65,6 +74,7 @@ async def test_a_permanent_refusal_is_marked_failed_listed_and_can_be_retried(se
                 return [f for f in body["failed"] if f["candidate_id"] == event.candidate_id]
             [row] = await wait_until(failed, what="the refused email listed as failed")
             assert "550" in row["reason"]
+            assert confirmations("failed") - failed_before == 1
             assert (await http.get("/api/notifier/notifications/failed")).status_code == 401
 
             refusing.stop()

@@ -1,4 +1,5 @@
-"""Two notifier processes over one batch of 2,000 results: 2,000 emails, none twice."""
+"""Two notifier processes over 800 registrations and a batch of 800 results in two parts: 1,600
+emails, none twice. (tests/test_scaling.py runs two replicas of every service together.)"""
 
 import httpx
 
@@ -8,7 +9,7 @@ from tests.support.broker import envelope_for, publish
 from tests.support.stack import ServiceProcess, service_env
 from tests.support.waiting import wait_until
 
-RESULTS = 2000
+RESULTS, PART = 800, 400
 
 
 async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, smtp, tmp_path):
@@ -23,7 +24,7 @@ async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, sm
         records = [ResultRecord(candidate_id=c.candidate_id, family_name="Chen", overall_score=176, grade="B", cefr_level="B2",
                                 skills=skills, status="issued") for c in contacts]
         parts = [ResultsPublished(board="Cambridge", batch_id="replicas", part=i + 1, parts=2, exam="B2_FIRST",
-                                  session="2026-06", results=records[i * 1000:(i + 1) * 1000]) for i in range(2)]
+                                  session="2026-06", results=records[i * PART:(i + 1) * PART]) for i in range(2)]
         await publish(amqp_url, *[(envelope_for(p), p.ROUTING_KEY) for p in parts])
         await wait_until(lambda: _count(smtp, 2 * RESULTS), timeout=240, what=f"{RESULTS} results emails")
 

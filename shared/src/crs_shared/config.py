@@ -32,6 +32,9 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 200
     consumers_enabled: bool = True
+    # On SIGTERM: how long in-flight HTTP requests, and then event handlers, may each take to
+    # finish. Keep twice this under the orchestrator's kill deadline (terminationGracePeriodSeconds).
+    shutdown_grace_seconds: float = Field(20.0, gt=0)
 
     # argon2id, shared by registration (hashing) and auth (verifying).
     argon2_memory_kib: int = Field(19 * 1024, ge=19 * 1024)

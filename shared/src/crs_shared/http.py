@@ -1,20 +1,26 @@
 """The HTTP edge every service shares: request ids, domain errors, validation errors that never
 echo input, and the /healthz, /readyz and /metrics routes."""
 
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pymongo.errors import ConnectionFailure
 
+from crs_shared.config import ServiceSettings
 from crs_shared.logging import get_logger
 from crs_shared.metrics import HTTP_LATENCY
 
@@ -50,14 +56,22 @@ class RequestContextMiddleware(BaseHTTPMiddleware):
         request_id = _safe_request_id(request.headers.get(REQUEST_ID_HEADER))
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(correlation_id=request_id):
-            response = await call_next(request)
-            route = request.scope.get("route")
-            elapsed = time.perf_counter() - started
-            HTTP_LATENCY.labels(self._service, request.method, getattr(route, "path", "unmatched"), response.status_code).observe(elapsed)
-            log.info("request", method=request.method, path=getattr(route, "path", request.url.path),
-                     status=response.status_code, ms=round(elapsed * 1000, 1))
+            try:
+                response = await call_next(request)
+            except Exception:
+                self._observe(request, 500, started)  # the error handler answers 500; count it here
+                raise
+            self._observe(request, response.status_code, started)
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
+
+    def _observe(self, request: Request, status: int, started: float) -> None:
+        # Labelled by route template ("/candidates/{candidate_id}"), never the raw path, to bound the series.
+        route = request.scope.get("route")
+        elapsed = time.perf_counter() - started
+        HTTP_LATENCY.labels(self._service, request.method, getattr(route, "path", "unmatched"), status).observe(elapsed)
+        log.info("request", method=request.method, path=getattr(route, "path", request.url.path),
+                 status=status, ms=round(elapsed * 1000, 1))
 
 
 async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -70,6 +84,15 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    # FastAPI answers a body it cannot decode (not UTF-8) with a bare 400; it is a schema error like
+    # any other JSON that cannot be parsed, so it gets the standard 422 body the contract promises.
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        error = {"type": "json_invalid", "loc": ["body"], "msg": "The body is not JSON text in UTF-8."}
+        return JSONResponse({"detail": [error]}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
 async def _database_unreachable(request: Request, exc: ConnectionFailure) -> JSONResponse:
     log.error("database unreachable", error=repr(exc))
     return await _domain_error(request, ServiceUnavailable())
@@ -80,6 +103,7 @@ def install_edge(app: FastAPI, service: str, readiness: Callable[[], Awaitable[d
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConnectionFailure, _database_unreachable)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
@@ -94,3 +118,14 @@ def install_edge(app: FastAPI, service: str, readiness: Callable[[], Awaitable[d
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
+    """Runs a service under uvicorn. On SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets
+    requests in progress finish (up to the shutdown grace), then runs the lifespan's shutdown:
+    ServiceRuntime.close(). uvicorn then re-raises the signal to the handler it found; ours exits 0,
+    because by then the process has stopped cleanly."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    uvicorn.run(app, host=settings.host, port=port, access_log=False, log_config=None,
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds)

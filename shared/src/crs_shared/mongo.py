@@ -4,6 +4,7 @@ its repository and this module, so the driver is one place to change."""
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -30,9 +31,11 @@ async def ensure_indexes(db: AsyncDatabase, indexes: dict[str, list[IndexModel]]
             await db[collection].create_indexes(models)
 
 
-async def ping(client: AsyncMongoClient) -> bool:
+async def ping(client: AsyncMongoClient, timeout_seconds: float = 2.0) -> bool:
+    """Whether the server answers within `timeout_seconds` (a readiness probe must not hang)."""
     try:
-        await client.admin.command("ping")
+        with pymongo.timeout(timeout_seconds):
+            await client.admin.command("ping")
         return True
     except PyMongoError:
         return False

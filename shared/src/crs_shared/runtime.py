@@ -9,6 +9,7 @@ from aio_pika.abc import AbstractRobustConnection
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crs_shared import faults
 from crs_shared.clock import Clock
 from crs_shared.config import ServiceSettings
 from crs_shared.logging import get_logger
@@ -20,6 +21,9 @@ from crs_shared.messaging.topology import declare_consumer_queue
 from crs_shared.mongo import create_client, ensure_indexes, ping
 
 log = get_logger(__name__)
+# During shutdown, a broker that does not answer a consumer cancel or a close within this is gone
+# (a robust connection would otherwise wait for it to come back).
+BROKER_GONE_SECONDS = 5.0
 
 
 async def connect_broker(url: str, attempts: int = 30) -> AbstractRobustConnection:
@@ -56,6 +60,7 @@ class ServiceRuntime:
         return self.db[INBOX_COLLECTION]
 
     async def start(self, indexes: dict[str, list[IndexModel]]) -> None:
+        faults.arm(self.settings.environment)
         await ensure_indexes(self.db, {**indexes, OUTBOX_COLLECTION: OUTBOX_INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
         self.broker = await connect_broker(self.settings.amqp_url)
         self.publisher = EventPublisher(self.broker, timeout_seconds=self.settings.publish_timeout_seconds)
@@ -71,9 +76,9 @@ class ServiceRuntime:
         """One channel and one quorum queue per subscription, so a slow handler never blocks another."""
         if not self.settings.consumers_enabled:
             return
-        policy = RetryPolicy(
-            self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds, self.settings.max_message_bytes
-        )
+        settings = self.settings
+        policy = RetryPolicy(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds,
+                             settings.max_message_bytes, settings.consumer_max_deliveries)
         for subscription in subscriptions:
             channel = await self.broker.channel()
             await channel.set_qos(prefetch_count=self.settings.amqp_prefetch)
@@ -92,20 +97,35 @@ class ServiceRuntime:
         broker_ok = self.broker is not None and not self.broker.is_closed and self.broker.connected.is_set()
         return {"mongodb": await ping(self.mongo), "rabbitmq": broker_ok}
 
+    async def stop_consuming(self) -> None:
+        """Cancels every consumer, so no new deliveries arrive, and waits (up to the shutdown grace)
+        for the handlers in hand. Unfinished ones go back to their queue when the channel closes."""
+        consumers, self._consumers = self._consumers, []
+        if not consumers:
+            return
+        cancelled = await asyncio.gather(
+            *(asyncio.wait_for(consumer.cancel(), BROKER_GONE_SECONDS) for consumer in consumers),
+            return_exceptions=True,
+        )
+        log.info("shutdown: stopped consuming", consumers=len(consumers), in_flight=sum(c.in_flight for c in consumers),
+                 errors=[repr(e) for e in cancelled if isinstance(e, BaseException)])
+        grace = self.settings.shutdown_grace_seconds
+        unfinished = await asyncio.gather(*(consumer.finish(grace) for consumer in consumers))
+        log.info("shutdown: in-flight handlers finished", unfinished=sum(unfinished))
+
     async def close(self) -> None:
         """Graceful: stop consuming, finish in-flight work, flush the outbox, then disconnect."""
-        for consumer in self._consumers:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+        await self.stop_consuming()
         if self._relay_task is not None:
-            await self.relay.stop()
-            self._relay_task.cancel()
+            published = await self.relay.stop()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._relay_task
+                await asyncio.wait_for(self._relay_task, timeout=self.settings.shutdown_grace_seconds)
+            log.info("shutdown: outbox flushed", published=published)
         if self.publisher is not None:
             with contextlib.suppress(Exception):
-                await self.publisher.close()
+                await asyncio.wait_for(self.publisher.close(), BROKER_GONE_SECONDS)
         if self.broker is not None:
             with contextlib.suppress(Exception):
-                await self.broker.close()
+                await asyncio.wait_for(self.broker.close(), BROKER_GONE_SECONDS)
         await self.mongo.close()
+        log.info("shutdown: connections closed")

@@ -1,13 +1,22 @@
-"""Parsing and retry rules of the consumer runner (pure; the broker paths are tested per service)."""
+"""The consumer runner: parsing and retry rules (pure), and on the real broker what it counts in
+its metrics and which correlation id its handlers and their log lines see."""
 
 import json
+import uuid
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aio_pika
 import pytest
+from pymongo.errors import AutoReconnect
 
-from crs_shared.messaging.consumer import PermanentFailure, RetryPolicy, parse
+from crs_shared.logging import configure_logging, current_correlation_id, get_logger
+from crs_shared.messaging.consumer import PermanentFailure, QueueConsumer, RetryPolicy, Subscription, parse
 from crs_shared.messaging.contracts import LoginLocked
-from tests.support.broker import envelope_for
+from crs_shared.messaging.topology import dead_letter_queue_name, declare_consumer_queue, queue_name
+from tests.support.broker import envelope_for, publish, queue_depth
+from tests.support.metrics import sample
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -53,3 +62,90 @@ def test_backoff_grows_and_is_capped():
     assert 0.5 <= policy.delay(0) <= 1
     assert 2 <= policy.delay(2) <= 4
     assert all(4 <= policy.delay(n) <= 8 for n in range(3, 10))
+
+
+@asynccontextmanager
+async def consuming(amqp_url: str, handler, *, max_deliveries: int = 5):
+    """A QueueConsumer of LoginLocked under a service name of its own (so its metrics are its own),
+    logging JSON to this test's stderr."""
+    configure_logging("test", json=True)
+    service = f"svc{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await declare_consumer_queue(channel, service, LoginLocked.ROUTING_KEY, max_deliveries=max_deliveries)
+        consumer = QueueConsumer(queue, Subscription(LoginLocked, handler), service=service,
+                                 policy=RetryPolicy(0.01, 0.02, 10_000, max_deliveries))
+        await consumer.start()
+        try:
+            yield service
+        finally:
+            await consumer.stop()
+
+
+def counted(name: str, service: str) -> float:
+    return sample(f"events_{name}_total", service=service, event_type="LoginLocked")
+
+
+async def test_handled_events_are_counted_and_handlers_log_with_the_events_correlation_id(amqp_url, capsys):
+    seen = []
+
+    async def handler(envelope, payload):
+        seen.append(current_correlation_id())
+        get_logger().info("handled", candidate_id=payload.candidate_id)
+
+    async with consuming(amqp_url, handler) as service:
+        events = [envelope_for(event(), correlation_id=f"req-{n}") for n in range(3)]
+        await publish(amqp_url, *[(e, LoginLocked.ROUTING_KEY) for e in events])
+        await wait_until(lambda: _at_least(counted("consumed", service), 3), what="three events consumed")
+    assert sorted(seen) == ["req-0", "req-1", "req-2"]
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"handled"' in line]
+    assert sorted(line["correlation_id"] for line in lines) == ["req-0", "req-1", "req-2"]
+    assert {line["event_type"] for line in lines} == {"LoginLocked"}
+    assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
+
+
+async def test_a_transient_failure_is_counted_as_a_retry_until_the_delivery_limit_dead_letters_it(amqp_url):
+    attempts = []
+
+    async def failing(envelope, payload):
+        attempts.append(envelope.event_id)
+        raise ConnectionError("database away")
+
+    async with consuming(amqp_url, failing, max_deliveries=2) as service:
+        await publish(amqp_url, (envelope_for(event()), LoginLocked.ROUTING_KEY))
+        dlq = dead_letter_queue_name(queue_name(service, LoginLocked.ROUTING_KEY))
+        await wait_until(lambda: queue_depth(amqp_url, dlq), what="the message in the dead-letter queue")
+        # The last return is the one the broker's delivery limit turns into a dead letter.
+        assert counted("dead_lettered", service) == 1
+        assert counted("retried", service) == len(attempts) - 1 and len(attempts) >= 2
+        assert counted("consumed", service) == 0
+
+
+async def test_while_the_database_is_unreachable_the_handler_runs_again_in_place_without_using_up_deliveries(amqp_url):
+    deliveries = []
+
+    async def database_down_twice(envelope, payload):
+        deliveries.append(envelope.event_id)
+        if len(deliveries) <= 2:
+            raise AutoReconnect("connection refused")
+
+    async with consuming(amqp_url, database_down_twice, max_deliveries=1) as service:
+        await publish(amqp_url, (envelope_for(event()), LoginLocked.ROUTING_KEY))
+        await wait_until(lambda: _at_least(counted("consumed", service), 1), what="the event handled after the outage")
+        assert len(deliveries) == 3
+        assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
+
+
+async def test_a_permanent_failure_is_counted_as_dead_lettered_at_once(amqp_url):
+    async def refusing(envelope, payload):
+        raise PermanentFailure("never")
+
+    async with consuming(amqp_url, refusing) as service:
+        await publish(amqp_url, (envelope_for(event()), LoginLocked.ROUTING_KEY))
+        await wait_until(lambda: _at_least(counted("dead_lettered", service), 1), what="a dead letter")
+        assert (counted("retried", service), counted("consumed", service)) == (0, 0)
+
+
+async def _at_least(value: float, target: float) -> bool:
+    return value >= target

@@ -10,6 +10,7 @@ Cells that look like spreadsheet formulas (=, +, -, @) are plain text here: the 
 rejects them like any other value, and nothing ever evaluates them.
 """
 
+import codecs
 import csv
 import io
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -24,6 +25,9 @@ R = TypeVar("R", bound=BaseModel)
 # Far above any real board file (a million entries is about 100 MB), low enough to refuse a wrong file
 # (an export of a whole database, a video) before reading it into memory.
 MAX_FILE_BYTES = 200 * 1024 * 1024
+# Every row is held in memory as a checked record before anything is published (about 2 kB each), so
+# the bytes alone do not bound memory: 200 MB of short rows would be some 4 million rows and 8 GB.
+MAX_ROWS = 1_000_000
 
 
 class CsvFileError(Exception):
@@ -85,10 +89,11 @@ class CheckedFile(Generic[R]):
         return not self.problems
 
 
-def check_file(path: str | Path, spec: RowSpec[R], *, max_bytes: int = MAX_FILE_BYTES) -> CheckedFile[R]:
+def check_file(path: str | Path, spec: RowSpec[R], *, max_bytes: int = MAX_FILE_BYTES,
+               max_rows: int = MAX_ROWS) -> CheckedFile[R]:
     """Reads and checks the whole file. File-level problems raise CsvFileError; row problems are
     all collected in the result, in line order."""
-    return check_rows(read_rows(path, spec.columns, max_bytes=max_bytes), spec)
+    return check_rows(read_rows(path, spec.columns, max_bytes=max_bytes, max_rows=max_rows), spec)
 
 
 @dataclass
@@ -97,7 +102,8 @@ class FileRows:
     problems: list[RowProblem]  # rows that could not even be split into the columns
 
 
-def read_rows(path: str | Path, columns: Sequence[str], *, max_bytes: int = MAX_FILE_BYTES) -> FileRows:
+def read_rows(path: str | Path, columns: Sequence[str], *, max_bytes: int = MAX_FILE_BYTES,
+              max_rows: int = MAX_ROWS) -> FileRows:
     text = _read_text(Path(path), max_bytes)
     if not text.strip():
         raise CsvFileError("the file is empty: expected a header line with the columns " + ",".join(columns))
@@ -114,6 +120,8 @@ def read_rows(path: str | Path, columns: Sequence[str], *, max_bytes: int = MAX_
                 continue
             if all(not cell.strip() for cell in cells):
                 continue  # blank lines, and the ",,,,,," rows spreadsheets leave at the end
+            if len(rows) + len(problems) == max_rows:
+                raise CsvFileError(f"line {start}: the file has more than {max_rows:,} rows; split it into several files")
             if len(cells) != len(header):
                 reason = f"has {len(cells)} cells, but the header has {len(header)} columns"
                 problems.append(RowProblem(start, None, reason))
@@ -166,8 +174,10 @@ def _read_text(path: Path, max_bytes: int) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise CsvFileError(f"cannot read the file: {exc.strerror or exc}") from None
+    # A leading byte-order mark is dropped first, so that the error's offsets point into `data`.
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
-        text = data.decode("utf-8-sig")  # strict; a leading byte-order mark is dropped
+        text = data.decode("utf-8")  # strict
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise CsvFileError(

@@ -22,8 +22,13 @@ PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
 
-def render(listen: str, upstreams: dict[str, list[str]], portal_root: Path, template: Path = TEMPLATE) -> str:
-    """The config text. `upstreams` maps each service to one or more host:port addresses."""
+RATE_LIMIT = re.compile(r"^[ \t]*limit_req zone=.*\n", re.MULTILINE)
+
+
+def render(listen: str, upstreams: dict[str, list[str]], portal_root: Path, template: Path = TEMPLATE,
+           *, rate_limits: bool = True) -> str:
+    """The config text. `upstreams` maps each service to one or more host:port addresses.
+    `rate_limits=False` drops the per-address limits (the benchmarks load it from one address)."""
     missing = [name for name in UPSTREAMS if not upstreams.get(name)]
     if missing:
         raise ValueError(f"no address for the upstream(s) {', '.join(missing)}")
@@ -37,7 +42,8 @@ def render(listen: str, upstreams: dict[str, list[str]], portal_root: Path, temp
             raise ValueError(f"{template.name}: unknown placeholder {match.group(0)}")
         return values[match.group(1)]
 
-    return PLACEHOLDER.sub(fill, template.read_text())
+    text = PLACEHOLDER.sub(fill, template.read_text())
+    return text if rate_limits else RATE_LIMIT.sub("", text)
 
 
 def find_nginx() -> str | None:
@@ -72,11 +78,12 @@ def portal_root_for_workers(prefix: Path, portal: Path = PORTAL) -> Path:
     return copy
 
 
-def prepare(prefix: Path, listen: str, upstreams: dict[str, list[str]], portal: Path = PORTAL) -> Path:
+def prepare(prefix: Path, listen: str, upstreams: dict[str, list[str]], portal: Path = PORTAL,
+            *, rate_limits: bool = True) -> Path:
     """Writes `prefix/nginx.conf` and returns its path."""
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    conf.write_text(render(listen, upstreams, portal_root_for_workers(prefix, portal)))
+    conf.write_text(render(listen, upstreams, portal_root_for_workers(prefix, portal), rate_limits=rate_limits))
     return conf
 
 

@@ -1,7 +1,6 @@
-import uvicorn
-
+from crs_shared.http import serve
 from auth.config import Settings
 from auth.main import create_app
 
 settings = Settings()
-uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_config=None)
+serve(create_app(settings), settings, settings.port)

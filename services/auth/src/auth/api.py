@@ -31,6 +31,10 @@ REMINDER_ACCEPTED = (
     "password. The link is valid for {minutes} minutes."
 )
 
+# OpenAPI links: what a client (and schemathesis' stateful tests) can do with a login's answer.
+LOGIN_LINKS = {"LogOut": {"operationId": "logout_api_auth_logout_post",
+                          "parameters": {"header.authorization": "Bearer {$response.body#/access_token}"}}}
+
 router = APIRouter(prefix="/api/auth")
 well_known = APIRouter()
 
@@ -45,7 +49,8 @@ Deps = Annotated[handlers.Dependencies, Depends(dependencies)]
 @router.post(
     "/login",
     response_model=LoginAnswer,
-    responses={401: {"model": DomainErrorBody}, 423: {"model": LockedBody}, 503: {"model": DomainErrorBody}},
+    responses={200: {"links": LOGIN_LINKS}, 401: {"model": DomainErrorBody}, 423: {"model": LockedBody},
+               503: {"model": DomainErrorBody}},
 )
 async def login(body: LoginRequest, deps: Deps, response: Response) -> LoginAnswer:
     try:

@@ -3,31 +3,43 @@
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crs_shared.http import DomainError
 from notifier.domain.notifications import Status
+from notifier.schemas import DomainErrorBody, FailedNotification, FailedNotifications, Requeued
 
 router = APIRouter(prefix="/api/notifier")
+operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
+                             description="The operator token of the settings.")
+ERRORS = {401: {"model": DomainErrorBody}}
 
 
-def operator(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    expected = f"Bearer {request.app.state.settings.operator_token}"
-    if not hmac.compare_digest((authorization or "").encode(), expected.encode()):
-        raise DomainError(401, "operator_token_required", "An operator token is required for this request.")
+def operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
+) -> None:
+    expected = request.app.state.settings.operator_token.encode()
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not hmac.compare_digest(given, expected):  # constant time
+        raise DomainError(401, "operator_token_required", "An operator token is required for this request.",
+                          headers={"WWW-Authenticate": "Bearer"})
 
 
-@router.get("/notifications/failed", dependencies=[Depends(operator)])
-async def failed_notifications(request: Request) -> dict:
+@router.get("/notifications/failed", response_model=FailedNotifications, responses=ERRORS,
+            dependencies=[Depends(operator)])
+async def failed_notifications(request: Request) -> FailedNotifications:
     repository = request.app.state.dependencies.repository
     rows = await repository.find({"status": Status.FAILED})
-    return {"failed": [{"notification_id": r["_id"], "kind": r["kind"], "candidate_id": r["candidate_id"],
-                        "failed_at": r.get("failed_at"), "reason": r.get("last_error")} for r in rows]}
+    return FailedNotifications(failed=[
+        FailedNotification(notification_id=r["_id"], kind=r["kind"], candidate_id=r["candidate_id"],
+                           failed_at=r.get("failed_at"), reason=r.get("last_error")) for r in rows])
 
 
-@router.post("/notifications/failed/retry", dependencies=[Depends(operator)])
-async def retry_failed(request: Request) -> dict:
+@router.post("/notifications/failed/retry", response_model=Requeued, responses=ERRORS,
+             dependencies=[Depends(operator)])
+async def retry_failed(request: Request) -> Requeued:
     deps = request.app.state.dependencies
     requeued = await deps.repository.requeue_failed(deps.clock.now())
     deps.after_commit()
-    return {"requeued": requeued}
+    return Requeued(requeued=requeued)

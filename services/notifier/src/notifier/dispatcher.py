@@ -8,6 +8,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
+from pymongo.errors import PyMongoError
+
 from crs_shared.clock import Clock
 from crs_shared.logging import get_logger
 from notifier.config import Settings
@@ -18,6 +21,7 @@ from notifier.rendering import build_message, render
 from notifier.repository import NotifierRepository
 
 log = get_logger(__name__)
+RECORD_RETRY_FIRST_SECONDS, RECORD_RETRY_MAX_SECONDS = 0.1, 2.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,11 @@ class Dispatcher:
         return len(leased)
 
     async def _send(self, row: dict, token: str) -> None:
+        # Each send runs in its own task (gather), so this binding stays with its own log lines.
+        with structlog.contextvars.bound_contextvars(correlation_id=row.get("correlation_id")):
+            await self._deliver(row, token)
+
+    async def _deliver(self, row: dict, token: str) -> None:
         context = {**row["context"], **self._sender.common_context()}
         message = build_message(
             render(row["kind"], row["language"], context), to=row["email"], mail_from=self._sender.mail_from,
@@ -109,6 +118,21 @@ class Dispatcher:
             NOTIFICATIONS.labels(row["kind"], "retried").inc()
             log.warning("email not sent; will retry", notification=row["_id"], error=str(exc))
             return
-        await self._repository.mark_sent(row["_id"], token, self._clock.now())
+        await self._record_sent(row, token)
         NOTIFICATIONS.labels(row["kind"], "sent").inc()
         log.info("email sent", notification=row["_id"], kind=row["kind"])
+
+    async def _record_sent(self, row: dict, token: str) -> None:
+        """The SMTP server has the email, so recording that must not give up on a database outage:
+        the row's lease would run out and a later pass would send it again. Retried in place, soon
+        after the database is back, well before another replica can take the lease over (only an
+        outage longer than the lease leaves that window open)."""
+        delay = RECORD_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self._repository.mark_sent(row["_id"], token, self._clock.now())
+                return
+            except PyMongoError as exc:
+                log.warning("email sent but not yet recorded; retrying", notification=row["_id"], error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RECORD_RETRY_MAX_SECONDS)

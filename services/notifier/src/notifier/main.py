@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from crs_shared.clock import Clock, SystemClock
 from crs_shared.http import install_edge
-from crs_shared.logging import configure_logging
+from crs_shared.logging import configure_logging, get_logger
 from crs_shared.runtime import ServiceRuntime
 from notifier import api, consumers
 from notifier.config import Settings
@@ -16,6 +16,8 @@ from notifier.dispatcher import Dispatcher
 from notifier.handlers import SERVICE, Dependencies
 from notifier.mailer import SmtpPool
 from notifier.repository import INDEXES, NotifierRepository
+
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -40,9 +42,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield
         finally:
+            # No new notifications first; then the dispatcher finishes the sends in hand (a send
+            # cut short after SMTP accepted it would be sent again by another replica).
+            await runtime.stop_consuming()
             dispatcher.stop()
             with contextlib.suppress(Exception):
-                await dispatching
+                await asyncio.wait_for(dispatching, timeout=settings.shutdown_grace_seconds)
+            log.info("shutdown: dispatcher stopped")
             await runtime.close()
             await pool.close()
 

@@ -3,6 +3,9 @@
 - A body that cannot be parsed, an unexpected `event_type`, a newer `event_version` or a payload
   that breaks its contract is rejected without requeue: the broker dead-letters it at once.
 - `PermanentFailure` from the handler: dead-lettered at once.
+- The database being unreachable is an outage, not a fault of the message: the handler is run
+  again in place, with backoff, for as long as the outage lasts, so the message keeps its
+  delivery count and is not dead-lettered by a long outage.
 - Any other exception is treated as transient: after a backoff the message is returned to the
   queue; the quorum queue's delivery limit dead-letters it after a bounded number of tries.
 """
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
+from crs_shared import faults
 from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import EventPayload
 from crs_shared.messaging.envelope import Envelope
@@ -44,6 +49,9 @@ class RetryPolicy:
     backoff_seconds: float = 0.5
     backoff_max_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
+    # The queue's x-delivery-limit: a message returned once more after this many returns (its
+    # x-delivery-count) is dead-lettered by the broker.
+    max_deliveries: int = 5
 
     def delay(self, delivery_count: int) -> float:
         """Exponential backoff with full jitter."""
@@ -83,17 +91,34 @@ class QueueConsumer:
         self._policy = policy
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task] = set()
+        self._stopping = False
 
     async def start(self) -> None:
         self._tag = await self._queue.consume(self._on_message, no_ack=False)
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Stops taking messages and waits for the ones in hand."""
+    async def stop(self, timeout: float = 30.0) -> int:
+        await self.cancel()
+        return await self.finish(timeout)
+
+    async def cancel(self) -> None:
+        """Stops taking messages: the broker sends this consumer no more."""
+        self._stopping = True
         if self._tag is not None:
             await self._queue.cancel(self._tag)
             self._tag = None
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=timeout)
+        await asyncio.sleep(0)  # deliveries that arrived before the cancel-ok start their handlers
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def finish(self, timeout: float) -> int:
+        """Waits up to `timeout` for the handlers in hand. Returns how many were still unfinished:
+        their messages go back to the queue when the channel closes."""
+        if not self._in_flight:
+            return 0
+        _done, unfinished = await asyncio.wait(self._in_flight, timeout=timeout)
+        return len(unfinished)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -113,7 +138,7 @@ class QueueConsumer:
             try:
                 envelope, payload = parse(message, self._subscription.event, self._policy.max_message_bytes)
                 with structlog.contextvars.bound_contextvars(correlation_id=envelope.correlation_id):
-                    await self._subscription.handler(envelope, payload)
+                    await self._handle_through_outages(envelope, payload)
             except PermanentFailure as exc:
                 log.error("message dead-lettered", queue=self._queue.name, reason=str(exc))
                 DEAD_LETTERED.labels(self._service, event_type).inc()
@@ -125,9 +150,26 @@ class QueueConsumer:
                     "handler failed; message returns to its queue",
                     queue=self._queue.name, deliveries=deliveries + 1, retry_in_seconds=round(delay, 2), error=repr(exc),
                 )
-                RETRIED.labels(self._service, event_type).inc()
+                # Counted as dead-lettered when this return is the one the broker's delivery limit takes.
+                returned = DEAD_LETTERED if deliveries >= self._policy.max_deliveries else RETRIED
+                returned.labels(self._service, event_type).inc()
                 await asyncio.sleep(delay)
                 await message.nack(requeue=True)
             else:
                 CONSUMED.labels(self._service, event_type).inc()
+                faults.kill_after_handle(self._queue.name)
                 await message.ack()
+
+    async def _handle_through_outages(self, envelope: Envelope, payload: EventPayload) -> None:
+        outage = 0
+        while True:
+            try:
+                return await self._subscription.handler(envelope, payload)
+            except ConnectionFailure as exc:
+                if self._stopping:
+                    raise  # shutting down: the message goes back to its queue
+                delay = self._policy.delay(outage)
+                outage += 1
+                log.warning("database unreachable; handling again in place", queue=self._queue.name,
+                            tries=outage, retry_in_seconds=round(delay, 2), error=repr(exc))
+                await asyncio.sleep(delay)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
+from crs_shared import faults
 from crs_shared.clock import Clock
 from crs_shared.logging import get_logger
 from crs_shared.messaging.envelope import Envelope
@@ -76,6 +77,7 @@ class OutboxRelay:
         self._owner = str(uuid.uuid4())
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._pass = asyncio.Lock()  # one pass at a time, so the final flush never races the loop's pass
 
     def wake(self) -> None:
         """Called after a commit that added to the outbox, so the event leaves at once."""
@@ -93,21 +95,31 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
 
-    async def stop(self) -> None:
-        """Stops after the current pass, then flushes what is left once."""
+    async def stop(self) -> int:
+        """Stops after the current pass, then publishes what is left; returns how many it published."""
         self._stopping = True
         self._wakeup.set()
+        published = 0
         with contextlib.suppress(Exception):
-            while await self.relay_once() > 0:
-                pass
+            while (sent := await self.relay_once()) > 0:
+                published += sent
+        return published
 
     async def relay_once(self) -> int:
+        async with self._pass:
+            return await self._relay_pass()
+
+    async def _relay_pass(self) -> int:
         now = self._clock.now()
         unleased = {"sent_at": None, "lease_until": {"$lte": now}}
-        ids = [doc["_id"] async for doc in self._outbox.find(unleased, {"_id": 1}).sort("created_at", ASCENDING).limit(self._batch_size)]
+        due = self._outbox.find(unleased, {"_id": 1, "envelope.event_type": 1}).sort("created_at", ASCENDING)
+        unsent = await due.limit(self._batch_size).to_list()
+        ids = [doc["_id"] for doc in unsent]
         if not ids:
             OUTBOX_BACKLOG.labels(self._service).set(0)
             return 0
+        for doc in unsent:
+            faults.kill_before_publish(doc["envelope"]["event_type"])
         await self._outbox.update_many(
             {"_id": {"$in": ids}, **unleased}, {"$set": {"lease_until": now + LEASE, "lease_owner": self._owner}}
         )
@@ -129,7 +141,8 @@ class OutboxRelay:
         except PublishError as exc:
             # Release the lease so the next pass (or another replica) tries again.
             await self._outbox.update_one({"_id": doc["_id"]}, {"$set": {"lease_until": self._clock.now()}})
-            log.warning("event not published; will retry", event_id=envelope.event_id, event_type=envelope.event_type, error=str(exc))
+            log.warning("event not published; will retry", event_id=envelope.event_id, event_type=envelope.event_type,
+                        correlation_id=envelope.correlation_id, error=str(exc))
             return None
         PUBLISHED.labels(self._service, envelope.event_type).inc()
         return doc["_id"]

@@ -1,0 +1,119 @@
+"""The floors: each raw stage alone, on the same infrastructure and cores as the system, with the
+same data. A figure divided by its floor says how much the system adds on top of the raw work."""
+
+import asyncio
+import multiprocessing
+import time
+import uuid
+from email.parser import BytesParser
+from email.policy import default as default_policy
+
+import aio_pika
+import aiosmtplib
+from argon2 import PasswordHasher, Type
+from pymongo import AsyncMongoClient
+
+from crs_shared.config import ServiceSettings
+
+CONSUME_TIMEOUT_SECONDS = 300.0
+
+
+def argon2_hasher() -> PasswordHasher:
+    """argon2id with the parameters the services use (crs_shared.config)."""
+    settings = ServiceSettings()
+    return PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
+                          parallelism=settings.argon2_parallelism, type=Type.ID)
+
+
+def argon2_parameters() -> dict:
+    hasher = argon2_hasher()
+    return {"type": "argon2id", "time_cost": hasher.time_cost, "memory_kib": hasher.memory_cost,
+            "parallelism": hasher.parallelism}
+
+
+async def broker(amqp_url: str, bodies: list[bytes], routing_key: str, queues: int) -> dict:
+    """Persistent messages published with confirms to `queues` quorum queues (as many as the
+    system's consumers of them) and consumed (ack each) at the same time, on a scratch vhost."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange("bench.floor", aio_pika.ExchangeType.TOPIC, durable=True)
+        remaining = len(bodies) * queues
+        all_consumed = asyncio.Event()
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal remaining
+            await message.ack()
+            remaining -= 1
+            if remaining == 0:
+                all_consumed.set()
+
+        for number in range(queues):
+            queue = await channel.declare_queue(f"bench.floor.{number}", durable=True,
+                                                arguments={"x-queue-type": "quorum"})
+            await queue.bind(exchange, routing_key=routing_key)
+            consumer_channel = await connection.channel()
+            await consumer_channel.set_qos(prefetch_count=ServiceSettings().amqp_prefetch)
+            await (await consumer_channel.get_queue(queue.name)).consume(on_message)
+        start = time.perf_counter()
+        await asyncio.gather(*(
+            exchange.publish(aio_pika.Message(body, content_type="application/json",
+                                              delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=routing_key)
+            for body in bodies))
+        published = time.perf_counter() - start
+        await asyncio.wait_for(all_consumed.wait(), CONSUME_TIMEOUT_SECONDS)
+        seconds = time.perf_counter() - start
+    return {"messages": len(bodies), "queues": queues, "bytes": sum(map(len, bodies)),
+            "publish_seconds": published, "seconds": seconds}
+
+
+async def bulk_insert(mongo_url: str, documents: list[dict]) -> dict:
+    """One insert_many of the documents into a scratch database on the same server."""
+    client = AsyncMongoClient(mongo_url)
+    name = f"bench_floor_{uuid.uuid4().hex[:8]}"
+    try:
+        start = time.perf_counter()
+        await client[name]["results"].insert_many(documents, ordered=False)
+        seconds = time.perf_counter() - start
+        await client.drop_database(name)
+    finally:
+        await client.close()
+    return {"documents": len(documents), "seconds": seconds}
+
+
+async def smtp(port: int, messages: list[bytes]) -> dict:
+    """One SMTP connection sending the messages, one after the other, to the same capture server."""
+    parser = BytesParser(policy=default_policy)
+    envelopes = []
+    for raw in messages:
+        headers = parser.parsebytes(raw, headersonly=True)
+        envelopes.append((headers["From"].addresses[0].addr_spec, [headers["To"].addresses[0].addr_spec], raw))
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+    await client.connect()
+    start = time.perf_counter()
+    for sender, recipients, raw in envelopes:
+        await client.sendmail(sender, recipients, raw)
+    seconds = time.perf_counter() - start
+    await client.quit()
+    return {"messages": len(messages), "seconds": seconds, "per_second": len(messages) / seconds}
+
+
+def _verify_for(seconds: float, stored_hash: str, password: str) -> int:
+    hasher, count = argon2_hasher(), 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        hasher.verify(stored_hash, password)
+        count += 1
+    return count
+
+
+def argon2_verifications(seconds: float, workers: int) -> dict:
+    """Verifications per second of one hash, in `workers` processes side by side for `seconds`."""
+    password = "floor-password-42"
+    stored_hash = argon2_hasher().hash(password)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        # Each worker times itself, so starting the processes is not counted.
+        counts = pool.starmap(_verify_for, [(seconds, stored_hash, password)] * workers)
+    return {"workers": workers, "verifications": sum(counts), "seconds": seconds,
+            "per_second": sum(counts) / seconds, **argon2_parameters()}
+

@@ -1,0 +1,23 @@
+"""Log-in: log-ins per second and latency at `clients` concurrent connections through the gateway,
+with wrk; floor: raw argon2id verifications per second, same parameters, one process per core."""
+
+import os
+
+from bench import floors, load
+from bench.profiles import Profiler, no_profile
+from bench.release_day import PASSWORD, Candidates
+from bench.system import System
+
+FLOOR_SECONDS = 10.0
+
+
+def run(system: System, candidates: Candidates, *, requests: int, clients: int, max_seconds: float,
+        profiler: Profiler = no_profile) -> dict:
+    with profiler("login", {"auth": system.pid("auth")}) as profiles, system.cpu_use() as cpu:
+        measured = load.run(f"{system.gateway_url}/", "login.lua", requests=requests, connections=clients,
+                            max_seconds=max_seconds, args=[str(len(candidates.ids)), PASSWORD])
+    measured["cpu_seconds_by_process"] = cpu
+    floor = floors.argon2_verifications(FLOOR_SECONDS, os.cpu_count() or 1)
+    return {"parameters": {"requests": requests, "clients": clients, "max_seconds": max_seconds},
+            "measured": measured, "floor": floor, "profiles": profiles,
+            "ratios": {"logins_over_argon2": measured["ok_per_second"] / floor["per_second"]}}

@@ -1,0 +1,250 @@
+"""Release day: N registered candidates, then an N-result batch published with the real
+`results-publish`, timed until every result can be read and every "your result is available"
+email has reached the SMTP server; then the three floors with the same messages, documents and
+emails on the same servers."""
+
+import argparse
+import asyncio
+import csv
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aio_pika
+import httpx
+
+from bench import floors
+from bench.profiles import Profiler, no_profile
+from bench.system import OPERATOR_TOKEN, System, peak_memory_mib, reset_peak_memory
+from crs_shared.domain.exams import ISSUED, find_exam
+from crs_shared.messaging.contracts import CandidateRegistered, ResultsPublished
+from crs_shared.messaging.envelope import new_envelope
+from crs_shared.messaging.publisher import EventPublisher
+from crs_shared.mongo import create_client
+from crs_tools import results_publish
+from crs_tools.board_csv import check_file
+from crs_tools.board_publish import prepare_batch
+from crs_tools.local_stack import BIN
+
+EXAM, SESSION, BOARD = "B2_FIRST", "2026-06", "bench"
+PASSWORD = "benchmark42"  # every made-up candidate's password; its hash is made once
+PUBLISH_WINDOW = 500  # registrations awaiting their confirms at once
+# results and notifier each consume ResultsPublished from a queue of their own.
+RESULTS_PUBLISHED_QUEUES = 2
+POLL_SECONDS = 0.1  # the batch report: when results are readable is known to this precision
+# Listing tens of thousands of files costs CPU on the cores being measured, and when each email
+# arrived is read from the file names anyway: this only decides when to stop waiting.
+MAIL_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What the set-up made: the generator's files and the registered candidates."""
+    ids: list[str]
+    results_csv: Path
+    issued: int  # results that get an email: the issued ones (all candidates are registered)
+    setup_seconds: float
+
+
+def mail_files(folder: Path) -> set[str]:
+    """The messages the capture server has stored (it renames each into place when complete)."""
+    return {entry.name for entry in os.scandir(folder) if entry.name.endswith(".eml") and entry.name[0] != "."}
+
+
+def stored_at_ns(name: str) -> int:
+    """The capture server names each file `<time_ns>-<pid>-<n>.eml` when it accepts the message."""
+    return int(name.split("-", 1)[0])
+
+
+async def wait_until(check, *, timeout: float, what: str, every: float = POLL_SECONDS) -> float:
+    """Polls the async `check` until it is true; returns when (perf_counter), or fails saying what."""
+    deadline = time.perf_counter() + timeout
+    while not await check():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"release day: {what} not reached within {timeout:.0f} s")
+        await asyncio.sleep(every)
+    return time.perf_counter()
+
+
+def deadline_for(n: int) -> float:
+    return 600 + n / 10
+
+
+async def register(system: System, entries: list[dict]) -> None:
+    """CandidateRegistered for each entry, as registration publishes it (with confirms), all with
+    the same argon2id hash: hashing N passwords would only time the hashing again."""
+    password_hash = floors.argon2_hasher().hash(PASSWORD)
+    now = datetime.now(UTC)
+    connection = await aio_pika.connect(system.amqp_url)
+    async with connection:
+        publisher = EventPublisher(connection)
+        await publisher.start()
+        for start in range(0, len(entries), PUBLISH_WINDOW):
+            await asyncio.gather(*(
+                publisher.publish(new_envelope(
+                    event_type=CandidateRegistered.EVENT_TYPE, event_version=CandidateRegistered.EVENT_VERSION,
+                    producer="registration", correlation_id=f"bench-{e['candidate_id']}", occurred_at=now,
+                    payload=CandidateRegistered(
+                        candidate_id=e["candidate_id"], email=f"{e['candidate_id'].lower()}@example.com",
+                        given_name=e["given_name"], family_name=e["family_name"],
+                        language="zh-TW" if i % 10 == 0 else "en", password_hash=password_hash, registered_at=now)),
+                    CandidateRegistered.ROUTING_KEY)
+                for i, e in enumerate(entries[start:start + PUBLISH_WINDOW], start=start)))
+
+
+async def set_up(system: System, n: int, workdir: Path) -> Candidates:
+    started = time.perf_counter()
+    generated = await asyncio.create_subprocess_exec(
+        str(BIN / "sample-data"), "--n", str(n), "--exam", EXAM, "--session", SESSION, "--out", str(workdir),
+        stdout=asyncio.subprocess.DEVNULL)
+    if await generated.wait() != 0:
+        raise RuntimeError("sample-data failed")
+    with (workdir / "entries.csv").open(encoding="utf-8") as f:
+        entries = list(csv.DictReader(f))
+    results_csv = workdir / f"results-{EXAM}.csv"
+    with results_csv.open(encoding="utf-8") as f:
+        results = list(csv.DictReader(f))
+    ids = [e["candidate_id"] for e in entries]
+    if [r["candidate_id"] for r in results] != ids or len(ids) != n:
+        raise RuntimeError("sample-data's results are not for the candidates of its entries")
+    await register(system, entries)
+    credentials = create_client(system.mongo_url)["auth"]["credentials"]
+
+    async def all_registered() -> bool:
+        return (len(mail_files(system.mail_folder)) >= n
+                and await credentials.count_documents({}) >= n)
+
+    await wait_until(all_registered, timeout=deadline_for(n), what=f"{n} credentials and confirmation emails",
+                     every=MAIL_POLL_SECONDS)
+    await credentials.database.client.close()
+    return Candidates(ids, results_csv, sum(r["status"] == ISSUED for r in results), time.perf_counter() - started)
+
+
+async def _publish(system: System, csv_path: Path, batch_id: str) -> float:
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "results-publish"), str(csv_path), "--board", BOARD, "--exam", EXAM, "--session", SESSION,
+        "--batch-id", batch_id, "--amqp-url", system.amqp_url,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"results-publish failed ({process.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return time.perf_counter()
+
+
+async def measure(system: System, candidates: Candidates, profiler: Profiler = no_profile) -> dict:
+    n, memory_of = len(candidates.ids), ("registration", "auth", "results", "notifier")
+    for name in memory_of:
+        reset_peak_memory(system.pid(name))
+    before = mail_files(system.mail_folder)
+    batch_id = f"bench-{uuid.uuid4().hex[:12]}"
+    report: dict = {}
+
+    async with httpx.AsyncClient(base_url=system.service_url("results"),
+                                 headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as client:
+        async def all_readable() -> bool:
+            response = await client.get(f"/api/results/batches/{batch_id}")
+            if response.status_code == 404:  # no part has arrived yet
+                return False
+            report.update(response.raise_for_status().json())
+            return report["complete"] and report["results_stored"] + report["results_rejected"] >= n
+
+        async def all_emailed() -> bool:
+            return len(mail_files(system.mail_folder) - before) >= candidates.issued
+
+        with (profiler("release_day", {name: system.pid(name) for name in ("results", "notifier")}) as profiles,
+              system.cpu_use() as cpu):
+            start_ns, start = time.time_ns(), time.perf_counter()
+            published, readable, _ = await asyncio.gather(
+                _publish(system, candidates.results_csv, batch_id),
+                wait_until(all_readable, timeout=deadline_for(n), what="every result readable"),
+                wait_until(all_emailed, timeout=deadline_for(n), what="every result email sent",
+                           every=MAIL_POLL_SECONDS))
+    sent = sorted(stored_at_ns(name) for name in mail_files(system.mail_folder) - before)
+    first_email, last_email = (sent[0] - start_ns) / 1e9, (sent[-1] - start_ns) / 1e9
+    sending = last_email - first_email
+    return {
+        "batch_id": batch_id, "results": n, "results_stored": report["results_stored"],
+        "results_rejected": report["results_rejected"], "emails": len(sent),
+        "publish_seconds": published - start,
+        "results_readable_seconds": readable - start,
+        "first_email_seconds": first_email,
+        "emails_done_seconds": last_email,
+        "end_to_end_seconds": max(readable - start, last_email),
+        "throughput_per_second": {
+            "publish": n / (published - start),
+            "results_stored": n / (readable - start),
+            "emails_sending": len(sent) / sending if sending > 0 else None,
+            "emails_end_to_end": len(sent) / last_email,
+        },
+        "peak_memory_mib": {name: round(peak_memory_mib(system.pid(name)), 1) for name in memory_of},
+        "cpu_seconds_by_process": cpu,
+        "profiles": profiles,
+        "new_mail": sorted(mail_files(system.mail_folder) - before),
+    }
+
+
+def batch_bodies(csv_path: Path) -> list[bytes]:
+    """The part bodies results-publish sends for this file (their event ids and times differ)."""
+    tool = results_publish.tool_for(find_exam(EXAM))
+    checked = check_file(csv_path, tool.spec)
+    args = argparse.Namespace(board=BOARD, session=SESSION, release_at=None)
+    batch_id = f"floor-{uuid.uuid4().hex[:12]}"
+    batch = prepare_batch(checked.records, batch_id=batch_id, make_part=tool.part_builder(args, batch_id))
+    return [envelope.to_json() for envelope in batch.envelopes]
+
+
+async def measure_floors(system: System, candidates: Candidates, new_mail: list[str]) -> dict:
+    client = create_client(system.mongo_url)
+    try:
+        documents = await client["results"]["results"].find({}).to_list()
+    finally:
+        await client.close()
+    messages = [(system.mail_folder / name).read_bytes() for name in new_mail]
+    return {
+        "broker": await floors.broker(system.scratch_vhost(), batch_bodies(candidates.results_csv),
+                                      ResultsPublished.ROUTING_KEY, RESULTS_PUBLISHED_QUEUES),
+        "bulk_insert": await floors.bulk_insert(system.mongo_url, documents),
+        "smtp": await floors.smtp(system.smtp_port, messages),
+    }
+
+
+def ratios(measured: dict, floor: dict) -> dict:
+    floor_sum = floor["broker"]["seconds"] + floor["bulk_insert"]["seconds"] + floor["smtp"]["seconds"]
+    sending = measured["throughput_per_second"]["emails_sending"] or 0.0
+    stages = {
+        "publish_over_broker": measured["publish_seconds"] / floor["broker"]["seconds"],
+        "results_readable_over_bulk_insert": measured["results_readable_seconds"] / floor["bulk_insert"]["seconds"],
+        "emails_sending_over_smtp": (measured["emails_done_seconds"] - measured["first_email_seconds"])
+        / floor["smtp"]["seconds"],
+    }
+    # The stage that takes the most time beyond its floor: where to look first.
+    extra = {
+        "publish_over_broker": measured["publish_seconds"] - floor["broker"]["seconds"],
+        "results_readable_over_bulk_insert": measured["results_readable_seconds"] - floor["bulk_insert"]["seconds"],
+        "emails_sending_over_smtp": measured["emails_done_seconds"] - measured["first_email_seconds"]
+        - floor["smtp"]["seconds"],
+    }
+    return {
+        "floor_sum_seconds": floor_sum,
+        "end_to_end_over_floor_sum": measured["end_to_end_seconds"] / floor_sum,
+        "stages_over_floor": stages,
+        "seconds_beyond_floor": extra,
+        "most_time_beyond_floor": max(extra, key=extra.get),
+        "emails_share_of_smtp_floor": sending / floor["smtp"]["per_second"],
+    }
+
+
+async def run(system: System, n: int, workdir: Path, profiler: Profiler = no_profile) -> tuple[dict, Candidates]:
+    candidates = await set_up(system, n, workdir)
+    print(f"Set-up done in {candidates.setup_seconds:.0f} s; publishing {n:,} results...", flush=True)
+    measured = await measure(system, candidates, profiler)
+    new_mail = measured.pop("new_mail")
+    print(f"All readable after {measured['results_readable_seconds']:.1f} s, all emailed after "
+          f"{measured['emails_done_seconds']:.1f} s; floors...", flush=True)
+    floor = await measure_floors(system, candidates, new_mail)
+    return {"parameters": {"n": n, "exam": EXAM, "session": SESSION},
+            "setup_seconds": candidates.setup_seconds, "measured": measured, "floors": floor,
+            "ratios": ratios(measured, floor)}, candidates

@@ -1,0 +1,75 @@
+"""Results read: GET /api/results/me through the gateway with the tokens of many candidates, with
+wrk; floor: the same JSON answered from memory by a bare FastAPI app (bench/bare_app.py) behind
+the same gateway config."""
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from bench import load
+from bench.profiles import Profiler, no_profile
+from bench.release_day import PASSWORD, Candidates
+from bench.system import System
+from crs_tools.local_stack import BIN, free_port, http_ok, spawn, start_gateway, wait_for
+
+LOGINS_AT_ONCE = 8
+
+
+async def log_in(gateway_url: str, candidate_ids: list[str]) -> list[str]:
+    limit = asyncio.Semaphore(LOGINS_AT_ONCE)
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+        async def token(candidate_id: str) -> str:
+            async with limit:
+                response = await client.post("/api/auth/login",
+                                             json={"candidate_id": candidate_id, "password": PASSWORD})
+            return response.raise_for_status().json()["access_token"]
+
+        return await asyncio.gather(*(token(c) for c in candidate_ids))
+
+
+@contextlib.contextmanager
+def bare_app_behind_gateway(body: bytes, folder: Path) -> Iterator[str]:
+    """The floor's app and a gateway of its own in front of it; yields the gateway's URL."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "body.json").write_bytes(body)
+    port, gateway_port = free_port(), free_port()
+    app = spawn("bare app", [str(BIN / "python"), "-m", "bench.bare_app", str(port), str(folder / "body.json")],
+                log_path=folder / "bare-app.log")
+    gateway = None
+    try:
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/results/me"), timeout=60, what="bare app",
+                 process=app.process)
+        upstream = [f"127.0.0.1:{port}"]
+        gateway = start_gateway(gateway_port, dict.fromkeys(("registration", "auth", "results"), upstream),
+                                folder / "gateway", folder / "gateway.log", rate_limits=False)
+        yield f"http://127.0.0.1:{gateway_port}/"
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        app.stop()
+
+
+def run(system: System, candidates: Candidates, folder: Path, *, requests: int, clients: int, max_seconds: float,
+        candidates_logged_in: int, profiler: Profiler = no_profile) -> dict:
+    tokens = asyncio.run(log_in(system.gateway_url, candidates.ids[:candidates_logged_in]))
+    tokens_file = folder / "tokens.txt"
+    tokens_file.touch(mode=0o600)
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    try:
+        body = httpx.get(f"{system.gateway_url}/api/results/me",
+                         headers={"Authorization": f"Bearer {tokens[0]}"}).raise_for_status().content
+        options = {"requests": requests, "connections": clients, "max_seconds": max_seconds}
+        with profiler("results_read", {"results": system.pid("results")}) as profiles, system.cpu_use() as cpu:
+            measured = load.run(f"{system.gateway_url}/", "read.lua", **options, args=[str(tokens_file)])
+        measured["cpu_seconds_by_process"] = cpu
+        with bare_app_behind_gateway(body, folder / "read-floor") as floor_url:
+            floor = load.run(floor_url, "read.lua", **options, args=[str(tokens_file)])
+    finally:
+        tokens_file.unlink()
+    return {"parameters": {"requests": requests, "clients": clients, "max_seconds": max_seconds,
+                           "candidates_logged_in": len(tokens), "body_bytes": len(body)},
+            "measured": measured, "floor": floor, "profiles": profiles,
+            "ratios": {"reads_over_bare_app": measured["ok_per_second"] / floor["ok_per_second"]}}

@@ -1,0 +1,24 @@
+import pytest
+
+from bench.release_day import ratios, stored_at_ns
+
+
+def test_the_capture_servers_file_name_gives_when_the_message_was_accepted():
+    assert stored_at_ns("1764120000123456789-4242-17.eml") == 1764120000123456789
+
+
+def test_ratios_divide_each_stage_by_its_floor_and_name_where_most_time_goes():
+    measured = {"publish_seconds": 2.0, "results_readable_seconds": 6.0, "first_email_seconds": 1.0,
+                "emails_done_seconds": 21.0, "end_to_end_seconds": 21.0,
+                "throughput_per_second": {"emails_sending": 50.0}}
+    floor = {"broker": {"seconds": 1.0}, "bulk_insert": {"seconds": 2.0},
+             "smtp": {"seconds": 4.0, "per_second": 250.0}}
+
+    r = ratios(measured, floor)
+
+    assert r["floor_sum_seconds"] == 7.0
+    assert r["end_to_end_over_floor_sum"] == pytest.approx(3.0)
+    assert r["stages_over_floor"] == {"publish_over_broker": 2.0, "results_readable_over_bulk_insert": 3.0,
+                                      "emails_sending_over_smtp": 5.0}
+    assert r["most_time_beyond_floor"] == "emails_sending_over_smtp"
+    assert r["emails_share_of_smtp_floor"] == pytest.approx(0.2)

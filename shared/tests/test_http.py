@@ -1,0 +1,72 @@
+"""The shared HTTP edge: request ids become the correlation id of every log line, and each request
+is timed per route template, method and status."""
+
+import json
+import uuid
+
+import httpx
+from fastapi import FastAPI
+
+from crs_shared.http import install_edge
+from crs_shared.logging import configure_logging, current_correlation_id, get_logger
+from tests.support.metrics import sample
+
+
+def app_with_routes(service: str) -> FastAPI:
+    app = FastAPI()
+    install_edge(app, service, readiness=lambda: _ready())
+
+    @app.get("/things/{thing_id}")
+    async def thing(thing_id: str) -> dict:
+        get_logger().info("thing read", thing_id=thing_id)
+        return {"correlation_id": current_correlation_id()}
+
+    @app.get("/broken")
+    async def broken() -> dict:
+        raise RuntimeError("a bug")
+
+    return app
+
+
+async def _ready() -> dict[str, bool]:
+    return {"mongodb": True, "rabbitmq": False}
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+def timed(service: str, route: str, status: str, method: str = "GET") -> float:
+    return sample("http_request_duration_seconds_count", service=service, method=method, route=route, status=status)
+
+
+async def test_the_request_id_is_the_correlation_id_of_the_handler_and_its_log_lines(capsys):
+    configure_logging("edge", json=True)
+    async with client(app_with_routes("edge")) as http:
+        answer = await http.get("/things/42", headers={"X-Request-ID": "req-abc"})
+        unnamed = await http.get("/things/43")
+    assert answer.headers["X-Request-ID"] == "req-abc" and answer.json()["correlation_id"] == "req-abc"
+    assert unnamed.headers["X-Request-ID"] == unnamed.json()["correlation_id"]  # one is made when none is given
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert {line["correlation_id"] for line in lines if line.get("thing_id") == "42"} == {"req-abc"}
+    requests = [line for line in lines if line["event"] == "request"]
+    assert [line["correlation_id"] for line in requests] == ["req-abc", unnamed.headers["X-Request-ID"]]
+
+
+async def test_requests_are_timed_per_route_template_method_and_status():
+    service = f"edge{uuid.uuid4().hex[:6]}"
+    configure_logging(service)
+    async with client(app_with_routes(service)) as http:
+        for n in range(3):
+            await http.get(f"/things/{n}")
+        assert (await http.get("/broken")).status_code == 500
+        assert (await http.get("/nowhere")).status_code == 404
+        assert (await http.get("/readyz")).status_code == 503
+        exposed = (await http.get("/metrics")).text
+    assert timed(service, "/things/{thing_id}", "200") == 3
+    assert timed(service, "/broken", "500") == 1
+    assert timed(service, "unmatched", "404") == 1
+    assert timed(service, "/readyz", "503") == 1
+    labels = f'method="GET",route="/things/{{thing_id}}",service="{service}",status="200"'
+    assert f"http_request_duration_seconds_count{{{labels}}} 3.0" in exposed
