@@ -11,7 +11,6 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,50 +20,18 @@ from crs_shared.domain.exams import ISSUED, find_exam
 from crs_shared.messaging.contracts import EntriesPublished, Entry, ResultRecord, ResultsPublished
 from crs_tools import entries_publish, results_publish, sample_data
 from crs_tools.board_publish import BatchNotPublished, PreparedBatch, prepare_batch, publish_batch
-from tests.support.stack import ServiceProcess, service_env
+from tests.support.stack import ServiceSet
 
 PASSWORD = "abcdef12"
 BOARD = "Reliability Board"
 EXAM, SESSION = find_exam("B2_FIRST"), "2026-06"
-SERVICES = ("registration", "auth", "results", "notifier")
 RETRYABLE = {429, 500, 502, 503, 504}
 
 
-class Stack:
-    """The four services as processes on the given servers. Each service keeps its database name
-    across restarts, as a replica or a restarted process would."""
-
+class Stack(ServiceSet):
     def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path, **env: str):
         # A dispatcher killed mid-send holds its lease this long (60 s by default): short, to keep the tests short.
-        env = {"SEND_LEASE_SECONDS": "5", **env}
-        self.services = {name: ServiceProcess(name, {**service_env(mongo_url, amqp_url, smtp_port, name), **env}, folder)
-                         for name in SERVICES}
-        auth = self.services["auth"]
-        self.extra_env = {"registration": {}, "notifier": {}, "auth": {"JWT_KEYS_DIR": str(folder / "auth-keys")},
-                          "results": {"JWKS_URL": f"{auth.url}/api/auth/.well-known/jwks.json"}}
-
-    def __getitem__(self, name: str) -> ServiceProcess:
-        return self.services[name]
-
-    def database(self, name: str) -> str:
-        return self.services[name].env["DATABASE_NAME"]
-
-    def start(self, **faults_by_service: dict[str, str]) -> "Stack":
-        """Starts every service side by side; `faults_by_service` adds variables to some (fault hooks)."""
-        with ThreadPoolExecutor(len(SERVICES)) as pool:
-            for future in [pool.submit(self.start_one, name, **faults_by_service.get(name, {})) for name in SERVICES]:
-                future.result()
-        return self
-
-    def start_one(self, name: str, **env: str) -> ServiceProcess:
-        return self.services[name].start(**self.extra_env[name], **env)
-
-    def stop(self) -> None:
-        for process in reversed(self.services.values()):
-            process.stop()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {name}\n{process.log()[-3000:]}" for name, process in self.services.items())
+        super().__init__(mongo_url, amqp_url, smtp_port, folder, **{"SEND_LEASE_SECONDS": "5", **env})
 
 
 @dataclass(frozen=True)

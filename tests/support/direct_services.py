@@ -2,7 +2,6 @@
 (for fuzzing and attacks on the services themselves), and a candidate taken through them as an
 exam board and a person would: entries published, registered, logged in, a result published."""
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import httpx
 
 from crs_shared.messaging.contracts import EntriesPublished, Entry, ResultRecord, ResultsPublished
 from tests.support.broker import envelope_for, publish
-from tests.support.stack import ServiceProcess, service_env
-from tests.support.system import SERVICES
+from tests.support.stack import ServiceSet
 from tests.support.waiting import wait_until
 
 OPERATOR_TOKEN = "operator-token-for-tests"
@@ -20,40 +18,9 @@ B2_SCORES = dict(overall_score=176, grade="B", cefr_level="B2",
                  skills={"reading": 175, "writing": 170, "listening": 180, "speaking": 178, "use_of_english": 177})
 
 
-class DirectServices:
+class DirectServices(ServiceSet):
     def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path):
-        self.processes = {name: ServiceProcess(name, service_env(mongo_url, amqp_url, smtp_port, name), folder)
-                          for name in SERVICES}
-        auth = self.processes["auth"]
-        self.extra_env = {
-            "registration": {}, "auth": {"JWT_KEYS_DIR": str(folder / "auth-keys")},
-            "results": {"JWKS_URL": f"{auth.url}/api/auth/.well-known/jwks.json", "OPERATOR_TOKEN": OPERATOR_TOKEN},
-            "notifier": {"OPERATOR_TOKEN": OPERATOR_TOKEN},
-        }
-
-    def start(self) -> "DirectServices":
-        try:
-            with ThreadPoolExecutor(len(SERVICES)) as pool:
-                for future in [pool.submit(process.start, **self.extra_env[name])
-                               for name, process in self.processes.items()]:
-                    future.result()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        for process in reversed(self.processes.values()):
-            process.stop()
-
-    def url(self, service: str) -> str:
-        return self.processes[service].url
-
-    def database(self, service: str) -> str:
-        return self.processes[service].env["DATABASE_NAME"]
-
-    def logs(self) -> dict[str, str]:
-        return {name: process.log() for name, process in self.processes.items()}
+        super().__init__(mongo_url, amqp_url, smtp_port, folder, OPERATOR_TOKEN=OPERATOR_TOKEN)
 
 
 @dataclass(frozen=True)

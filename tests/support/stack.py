@@ -2,6 +2,7 @@
 
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from crs_tools.local_stack import Child, free_port, start_service
@@ -48,3 +49,51 @@ def service_env(mongo_url: str, amqp_url: str, smtp_port: int, service: str) -> 
         "DATABASE_NAME": f"{service}_{uuid.uuid4().hex[:8]}", "LOG_JSON": "true",
         "RETRY_BACKOFF_SECONDS": "0.05", "OUTBOX_POLL_SECONDS": "0.1", "DISPATCH_POLL_SECONDS": "0.1",
     }
+
+
+SERVICES = ("registration", "auth", "results", "notifier")
+
+
+class ServiceSet:
+    """The four services as processes on the given servers, wired to each other: auth keeps its
+    signing key in `folder`, results verifies tokens with auth's JWKS. Each process keeps its
+    database name across restarts, as a restarted process or a replica would. `env` goes to every
+    service."""
+
+    def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path, **env: str):
+        self.services = {name: ServiceProcess(name, {**service_env(mongo_url, amqp_url, smtp_port, name), **env}, folder)
+                         for name in SERVICES}
+        auth = self.services["auth"]
+        self.extra_env = {"registration": {}, "notifier": {}, "auth": {"JWT_KEYS_DIR": str(folder / "auth-keys")},
+                          "results": {"JWKS_URL": f"{auth.url}/api/auth/.well-known/jwks.json"}}
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.services[name]
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    def database(self, name: str) -> str:
+        return self.services[name].env["DATABASE_NAME"]
+
+    def start(self, **env_by_service: dict[str, str]) -> "ServiceSet":
+        """Starts every service side by side (each start is mostly waiting for imports and
+        connections); `env_by_service` adds variables to some, e.g. fault hooks."""
+        try:
+            with ThreadPoolExecutor(len(SERVICES)) as pool:
+                for future in [pool.submit(self.start_one, name, **env_by_service.get(name, {})) for name in SERVICES]:
+                    future.result()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_one(self, name: str, **env: str) -> ServiceProcess:
+        return self.services[name].start(**self.extra_env[name], **env)
+
+    def stop(self) -> None:
+        for process in reversed(self.services.values()):
+            process.stop()
+
+    def logs(self) -> dict[str, str]:
+        return {name: process.log() for name, process in self.services.items()}

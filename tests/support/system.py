@@ -2,30 +2,20 @@
 emails linking to the gateway (PUBLIC_BASE_URL) and results verifying tokens with auth's JWKS."""
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 
 from tests.support.gateway import GatewayProcess
-from tests.support.stack import ServiceProcess, service_env
-
-SERVICES = ("registration", "auth", "results", "notifier")
+from tests.support.stack import SERVICES, ServiceSet
 
 
 class RunningSystem:
     def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path):
-        self.services = {name: ServiceProcess(name, service_env(mongo_url, amqp_url, smtp_port, name), folder)
-                         for name in SERVICES}
+        self.services = ServiceSet(mongo_url, amqp_url, smtp_port, folder)
         self.gateway = GatewayProcess(
             {name: [f"127.0.0.1:{self.services[name].port}"] for name in ("registration", "auth", "results")}, folder)
-        auth = self.services["auth"]
-        self.extra_env = {
-            "registration": {}, "notifier": {},
-            "auth": {"JWT_KEYS_DIR": str(folder / "auth-keys")},
-            "results": {"JWKS_URL": f"{auth.url}/api/auth/.well-known/jwks.json"},
-        }
 
     @property
     def url(self) -> str:
@@ -33,11 +23,7 @@ class RunningSystem:
 
     def start(self) -> "RunningSystem":
         try:
-            # Side by side: each start is mostly waiting for imports and connections.
-            with ThreadPoolExecutor(len(SERVICES)) as pool:
-                for future in [pool.submit(process.start, PUBLIC_BASE_URL=self.url, **self.extra_env[name])
-                               for name, process in self.services.items()]:
-                    future.result()
+            self.services.start(**{name: {"PUBLIC_BASE_URL": self.url} for name in SERVICES})
             self.gateway.start()
         except BaseException:
             self.stop()
@@ -46,21 +32,17 @@ class RunningSystem:
 
     def stop(self) -> None:
         self.gateway.stop()
-        for process in reversed(self.services.values()):
-            process.stop()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {name}\n{process.log()[-4000:]}" for name, process in self.services.items())
+        self.services.stop()
 
     def api_token(self, candidate_id: str, password: str) -> str:
         """Logs in straight at auth (not through the gateway and its rate limits)."""
-        response = httpx.post(f"{self.services['auth'].url}/api/auth/login",
+        response = httpx.post(f"{self.services.url('auth')}/api/auth/login",
                               json={"candidate_id": candidate_id, "password": password})
         response.raise_for_status()
         return response.json()["access_token"]
 
     def released_results(self, token: str) -> list[dict]:
-        response = httpx.get(f"{self.services['results'].url}/api/results/me",
+        response = httpx.get(f"{self.services.url('results')}/api/results/me",
                              headers={"Authorization": f"Bearer {token}"})
         response.raise_for_status()
         return response.json()["results"]

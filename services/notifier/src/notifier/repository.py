@@ -6,7 +6,7 @@ lease runs out; two replicas never hold the same lease."""
 
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crs_shared.mongo import Session

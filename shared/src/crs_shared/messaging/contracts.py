@@ -1,7 +1,7 @@
 """The pydantic model of every event in contract section 4. Consumers ignore unknown fields;
 a breaking change is a new `event_version`."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
