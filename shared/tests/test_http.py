@@ -1,13 +1,14 @@
 """The shared HTTP edge: request ids become the correlation id of every log line, and each request
-is timed per route template, method and status."""
+is timed per route template, method and status; operator tokens are compared exactly."""
 
 import json
 import uuid
 
 import httpx
 from fastapi import FastAPI
+from fastapi.security import HTTPAuthorizationCredentials
 
-from crs_shared.http import install_edge
+from crs_shared.http import install_edge, operator_token_matches
 from crs_shared.logging import configure_logging, current_correlation_id, get_logger
 from tests.support.metrics import sample
 
@@ -70,3 +71,13 @@ async def test_requests_are_timed_per_route_template_method_and_status():
     assert timed(service, "/readyz", "503") == 1
     labels = f'method="GET",route="/things/{{thing_id}}",service="{service}",status="200"'
     assert f"http_request_duration_seconds_count{{{labels}}} 3.0" in exposed
+
+
+def test_only_the_exact_operator_token_matches():
+    def bearer(token: str) -> HTTPAuthorizationCredentials:
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+
+    assert operator_token_matches(bearer("s3cret-token"), "s3cret-token")
+    assert not operator_token_matches(bearer("s3cret-toke"), "s3cret-token")
+    assert not operator_token_matches(bearer(""), "s3cret-token")
+    assert not operator_token_matches(None, "s3cret-token")

@@ -1,6 +1,7 @@
 """The HTTP edge every service shares: request ids, domain errors, validation errors that never
 echo input, and the /healthz, /readyz and /metrics routes."""
 
+import hmac
 import signal
 import sys
 import time
@@ -14,7 +15,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,9 +39,27 @@ class DomainError(Exception):
         self.status, self.code, self.detail, self.headers, self.extra = status, code, detail, headers, extra
 
 
+class DomainErrorBody(BaseModel):
+    """The body of a DomainError, for the routes' OpenAPI `responses`."""
+
+    detail: str
+    code: str
+
+
 class ServiceUnavailable(DomainError):
     def __init__(self, detail: str = "The service is temporarily unavailable. Please try again in a few minutes."):
         super().__init__(503, "service_unavailable", detail, headers={"Retry-After": "30"})
+
+
+# The operator routes (batch reports, failed emails) take `Authorization: Bearer <operator token>`.
+operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
+                             description="The operator token of the settings.")
+
+
+def operator_token_matches(credentials: HTTPAuthorizationCredentials | None, expected: str) -> bool:
+    """Compared in constant time, so the answer's timing does not give the token away."""
+    given = credentials.credentials.encode() if credentials is not None else b""
+    return hmac.compare_digest(given, expected.encode())
 
 
 def _safe_request_id(value: str | None) -> str:

@@ -8,7 +8,6 @@ from auth import handlers
 from auth.domain.errors import AccountLocked, InvalidCredentials, InvalidResetToken
 from auth.domain.lockout import lock_message
 from auth.schemas import (
-    DomainErrorBody,
     Jwks,
     LockedBody,
     LoginAnswer,
@@ -17,7 +16,7 @@ from auth.schemas import (
     ReminderAnswer,
     ReminderRequest,
 )
-from crs_shared.http import DomainError
+from crs_shared.http import DomainError, DomainErrorBody
 from crs_shared.tokens import InvalidToken, bearer_token
 
 INVALID_CREDENTIALS = "The ID Number or password is incorrect."

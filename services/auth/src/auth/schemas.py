@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crs_shared import new_password
+from crs_shared.http import DomainErrorBody
 
 # Bounds that only keep absurd input out; the rules themselves are checked elsewhere (an unknown
 # or malformed ID Number simply fails to log in).
@@ -68,10 +69,6 @@ class PasswordResetRequest(BaseModel):
         new_password.check_confirmation(self.password, self.password_confirm)
         return self
 
-
-class DomainErrorBody(BaseModel):
-    detail: str
-    code: str
 
 
 class LockedBody(DomainErrorBody):

@@ -1,27 +1,22 @@
 """Operator routes: see failed notifications and queue them again."""
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 
-from crs_shared.http import DomainError
+from crs_shared.http import DomainError, DomainErrorBody, operator_bearer, operator_token_matches
 from notifier.domain.notifications import Status
-from notifier.schemas import DomainErrorBody, FailedNotification, FailedNotifications, Requeued
+from notifier.schemas import FailedNotification, FailedNotifications, Requeued
 
 router = APIRouter(prefix="/api/notifier")
-operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
-                             description="The operator token of the settings.")
 ERRORS = {401: {"model": DomainErrorBody}}
 
 
 def operator(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
 ) -> None:
-    expected = request.app.state.settings.operator_token.encode()
-    given = credentials.credentials.encode() if credentials is not None else b""
-    if not hmac.compare_digest(given, expected):  # constant time
+    if not operator_token_matches(credentials, request.app.state.settings.operator_token):
         raise DomainError(401, "operator_token_required", "An operator token is required for this request.",
                           headers={"WWW-Authenticate": "Bearer"})
 

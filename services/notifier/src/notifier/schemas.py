@@ -19,8 +19,3 @@ class FailedNotifications(BaseModel):
 
 class Requeued(BaseModel):
     requeued: int
-
-
-class DomainErrorBody(BaseModel):
-    detail: str
-    code: str

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
-from crs_shared.http import DomainError
+from crs_shared.http import DomainError, DomainErrorBody
 from registration import handlers
 from registration.domain.errors import AlreadyRegistered, IdSecretMismatch, RegistrationRefused
-from registration.schemas import DomainErrorBody, RegistrationAnswer, RegistrationRequest
+from registration.schemas import RegistrationAnswer, RegistrationRequest
 
 ID_SECRET_MISMATCH = (
     "The ID Number and Secret Number do not match our records. Please check them against your "

@@ -70,8 +70,3 @@ class RegistrationAnswer(BaseModel):
     candidate_id: str
     email: str
     registered_at: datetime
-
-
-class DomainErrorBody(BaseModel):
-    detail: str
-    code: str

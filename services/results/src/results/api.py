@@ -1,18 +1,17 @@
 """HTTP routes: parse, call a handler, shape the answer."""
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from crs_shared.http import DomainError
+from crs_shared.http import DomainError, DomainErrorBody, operator_bearer, operator_token_matches
 from crs_shared.tokens import InvalidToken
 from results import handlers
 from results.domain.errors import (
     BatchNotFound, ResultNotFound, ResultsRefusal, StatementUnavailable, VerificationFailed,
 )
-from results.schemas import BatchReport, DomainErrorBody, MyResults, Rejection, Result, Verification
+from results.schemas import BatchReport, MyResults, Rejection, Result, Verification
 
 REFUSALS: dict[type[ResultsRefusal], tuple[int, str, str]] = {
     ResultNotFound: (404, "result_not_found", "No such result."),
@@ -38,8 +37,6 @@ PRIVATE = {"Cache-Control": "private, no-store"}
 router = APIRouter(prefix="/api/results")
 candidate_bearer = HTTPBearer(auto_error=False, scheme_name="CandidateToken",
                               description="An access token from POST /api/auth/login.")
-operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
-                             description="The operator token of the settings.")
 ERRORS = {401: {"model": DomainErrorBody}, 404: {"model": DomainErrorBody}}
 
 
@@ -65,9 +62,7 @@ async def current_candidate(
 def operator(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
 ) -> None:
-    expected = request.app.state.operator_token.encode()
-    given = credentials.credentials.encode() if credentials is not None else b""
-    if not hmac.compare_digest(given, expected):  # constant time
+    if not operator_token_matches(credentials, request.app.state.operator_token):
         raise invalid_operator_token()
 
 

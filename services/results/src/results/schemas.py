@@ -81,9 +81,3 @@ class BatchReport(BaseModel):
     results_corrected: int
     results_rejected: int
     rejections: list[Rejection]
-
-
-class DomainErrorBody(BaseModel):
-    detail: str
-    code: str
-
