@@ -14,11 +14,11 @@ from pathlib import Path
 
 from crs_shared.config import DEV_SECRET
 from crs_tools.local_stack import (
-    Child, free_port, start_gateway, start_secantus, start_service, start_smtp_capture,
+    Child, free_port, service_wiring, start_gateway, start_secantus, start_service, start_smtp_capture,
 )
 from tests.support.infrastructure import RabbitVhost
+from tests.support.stack import SERVICES
 
-SERVICES = ("registration", "auth", "results", "notifier")
 OPERATOR_TOKEN = DEV_SECRET  # the services' dev default; the bench's system is local and throw-away
 
 
@@ -76,11 +76,10 @@ class System:
         self.gateway_port = free_port()
         env = {"MONGODB_URL": self.mongo_url, "AMQP_URL": self.amqp_url, "SMTP_PORT": str(self.smtp_port),
                "PUBLIC_BASE_URL": self.gateway_url, "LOG_JSON": "true"}
-        extra = {"auth": {"JWT_KEYS_DIR": str(self.folder / "auth-keys")},
-                 "results": {"JWKS_URL": f"{self.service_url('auth')}/api/auth/.well-known/jwks.json"}}
+        extra = service_wiring(self.folder, self.service_url("auth"))
         # Side by side: each start is mostly waiting for imports and connections.
         with ThreadPoolExecutor(len(SERVICES)) as pool:
-            futures = {name: pool.submit(start_service, name, self.ports[name], {**env, **extra.get(name, {})},
+            futures = {name: pool.submit(start_service, name, self.ports[name], {**env, **extra[name]},
                                          logs / f"{name}.log") for name in SERVICES}
             for name, future in futures.items():
                 self.children[name] = future.result()

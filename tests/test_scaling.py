@@ -14,6 +14,7 @@ import pytest
 from auth.keys import generate_private_pem
 from crs_shared.messaging.contracts import EntriesPublished, Entry
 from crs_shared.mongo import create_client
+from crs_tools.local_stack import service_wiring
 from services.notifier.tests.conftest import all_sent
 from services.results.tests.conftest import record, results_part
 from tests.support.broker import envelope_for, publish
@@ -45,8 +46,7 @@ async def replicas(mongo_url, amqp_url, smtp, tmp_path):
     auth = pair("auth", JWT_SIGNING_KEY=generate_private_pem().decode())  # both replicas sign with one key
     stack = {
         "registration": pair("registration"), "auth": auth, "notifier": pair("notifier"),
-        "results": pair("results", OPERATOR_TOKEN=OPERATOR_TOKEN,
-                        JWKS_URL=f"{auth[0].url}/api/auth/.well-known/jwks.json"),
+        "results": pair("results", OPERATOR_TOKEN=OPERATOR_TOKEN, **service_wiring(tmp_path, auth[0].url)["results"]),
     }
     processes = [p for pair_ in stack.values() for p in pair_]
     try:

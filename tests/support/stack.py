@@ -5,7 +5,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from crs_tools.local_stack import Child, free_port, start_service
+from crs_tools.local_stack import SERVICES as LOCAL_PORTS
+from crs_tools.local_stack import Child, free_port, service_wiring, start_service
 
 
 class ServiceProcess:
@@ -51,7 +52,7 @@ def service_env(mongo_url: str, amqp_url: str, smtp_port: int, service: str) -> 
     }
 
 
-SERVICES = ("registration", "auth", "results", "notifier")
+SERVICES = tuple(LOCAL_PORTS)  # registration, auth, results, notifier
 
 
 class ServiceSet:
@@ -63,9 +64,7 @@ class ServiceSet:
     def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path, **env: str):
         self.services = {name: ServiceProcess(name, {**service_env(mongo_url, amqp_url, smtp_port, name), **env}, folder)
                          for name in SERVICES}
-        auth = self.services["auth"]
-        self.extra_env = {"registration": {}, "notifier": {}, "auth": {"JWT_KEYS_DIR": str(folder / "auth-keys")},
-                          "results": {"JWKS_URL": f"{auth.url}/api/auth/.well-known/jwks.json"}}
+        self.extra_env = service_wiring(folder, self.services["auth"].url)
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]

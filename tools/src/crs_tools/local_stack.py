@@ -102,6 +102,13 @@ def start_service(name: str, port: int, env: dict[str, str], log_path: Path | No
     return child
 
 
+def service_wiring(folder: Path, auth_url: str) -> dict[str, dict[str, str]]:
+    """The settings each service started on this machine needs to find the others: auth keeps its
+    signing key under `folder`, results verifies tokens with auth's JWKS."""
+    return {"registration": {}, "notifier": {}, "auth": {"JWT_KEYS_DIR": str(folder / "auth-keys")},
+            "results": {"JWKS_URL": f"{auth_url}/api/auth/.well-known/jwks.json"}}
+
+
 class NginxMissing(RuntimeError):
     pass
 
