@@ -14,7 +14,7 @@ from pathlib import Path
 
 from crs_shared.config import DEV_SECRET
 from crs_tools.local_stack import (
-    Child, free_port, service_wiring, start_gateway, start_secantus, start_service, start_smtp_capture,
+    Child, free_port, secantus_url, service_wiring, start_gateway, start_secantus, start_service, start_smtp_capture,
 )
 from tests.support.infrastructure import RabbitVhost
 from tests.support.stack import SERVICES
@@ -67,7 +67,7 @@ class System:
         logs.mkdir(parents=True, exist_ok=True)
         mongo_port = free_port()
         self.children["mongodb"] = start_secantus(mongo_port, str(self.folder / "mongo"), logs / "mongodb.log")
-        self.mongo_url = f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true"
+        self.mongo_url = secantus_url(mongo_port)
         self.vhosts.append(RabbitVhost())
         self.amqp_url = self.vhosts[0].url
         self.smtp_port = free_port()

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from crs_tools.local_stack import (
-    SERVICES, Child, port_open, start_gateway, start_secantus, start_service, start_smtp_capture,
+    SERVICES, Child, port_open, secantus_url, start_gateway, start_secantus, start_service, start_smtp_capture,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +58,7 @@ def main() -> None:
         if not port_open(mongo.hostname or "127.0.0.1", mongo.port or 27017):
             print(f"Starting SecantusDB on 127.0.0.1:{mongo.port or 27017} (data in var/mongo)...", flush=True)
             started.append(start_secantus(mongo.port or 27017, str(VAR / "mongo"), VAR / "log/mongodb.log"))
+            mongodb_url = secantus_url(mongo.port or 27017)
         if not port_open(os.environ.get("SMTP_HOST", "127.0.0.1"), smtp_port):
             print(f"Starting the SMTP capture server on 127.0.0.1:{smtp_port} (mail in var/mail)...", flush=True)
             started.append(start_smtp_capture(smtp_port, VAR / "mail", VAR / "log/smtp.log"))

@@ -6,9 +6,10 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from crs_shared.http import install_edge, operator_token_matches
+from crs_shared.http import DomainError, install_edge, operator_token_matches
 from crs_shared.logging import configure_logging, current_correlation_id, get_logger
 from tests.support.metrics import sample
 
@@ -25,6 +26,20 @@ def app_with_routes(service: str) -> FastAPI:
     @app.get("/broken")
     async def broken() -> dict:
         raise RuntimeError("a bug")
+
+    @app.get("/refused")
+    async def refused() -> dict:
+        raise DomainError(409, "refused", "No.")
+
+    @app.get("/own-request-id")
+    async def own_request_id() -> JSONResponse:
+        return JSONResponse({}, headers={"X-Request-ID": "made-up-by-the-route"})
+
+    @app.get("/streamed")
+    async def streamed() -> StreamingResponse:
+        async def body():
+            yield current_correlation_id().encode()
+        return StreamingResponse(body())
 
     return app
 
@@ -53,6 +68,25 @@ async def test_the_request_id_is_the_correlation_id_of_the_handler_and_its_log_l
     assert {line["correlation_id"] for line in lines if line.get("thing_id") == "42"} == {"req-abc"}
     requests = [line for line in lines if line["event"] == "request"]
     assert [line["correlation_id"] for line in requests] == ["req-abc", unnamed.headers["X-Request-ID"]]
+
+
+async def test_every_answer_carries_the_request_id_once_and_an_unusable_one_is_replaced(capsys):
+    configure_logging("edge", json=True)
+    async with client(app_with_routes("edge")) as http:
+        refused = await http.get("/refused", headers={"X-Request-ID": "req-409"})
+        own = await http.get("/own-request-id", headers={"X-Request-ID": "req-own"})
+        streamed = await http.get("/streamed", headers={"X-Request-ID": "req-streamed"})
+        too_long = await http.get("/things/1", headers={"X-Request-ID": "x" * 129})
+        unprintable = await http.get("/things/1", headers={"X-Request-ID": "a\tb"})
+    assert refused.status_code == 409 and refused.headers.get_list("X-Request-ID") == ["req-409"]
+    assert own.headers.get_list("X-Request-ID") == ["req-own"]
+    assert streamed.text == "req-streamed"  # bound while the body is made, too
+    for answer in (too_long, unprintable):
+        assert str(uuid.UUID(answer.headers["X-Request-ID"])) == answer.json()["correlation_id"]
+    requests = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    requests = [(r["correlation_id"], r["path"], r["status"]) for r in requests if r["event"] == "request"][:3]
+    assert requests == [("req-409", "/refused", 409), ("req-own", "/own-request-id", 200),
+                        ("req-streamed", "/streamed", 200)]
 
 
 async def test_requests_are_timed_per_route_template_method_and_status():

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from crs_tools import smtp_capture
-from crs_tools.local_stack import Child, port_open, spawn, start_secantus, wait_for
+from crs_tools.local_stack import Child, port_open, secantus_url, spawn, start_secantus, wait_for
 from tests.support.infrastructure import SmtpCapture, free_port
 
 # The scripts themselves: /usr/sbin/rabbitmq-* would switch to the rabbitmq user and its cookie.
@@ -93,7 +93,7 @@ class RestartableSecantus:
 
     @property
     def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        return secantus_url(self.port)
 
     def start(self) -> None:
         self.child = start_secantus(self.port, str(self.storage), self.log_path)

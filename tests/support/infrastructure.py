@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from crs_tools import smtp_capture
-from crs_tools.local_stack import free_port, port_open, start_secantus  # noqa: F401  (free_port re-exported)
+from crs_tools.local_stack import free_port, port_open, secantus_url, start_secantus  # noqa: F401  (free_port re-exported)
 
 RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
 
@@ -25,7 +25,7 @@ class SecantusServer:
 
     @property
     def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        return secantus_url(self.port)
 
     def stop(self) -> None:
         self.child.stop()

@@ -1,7 +1,7 @@
 """The dispatcher's bookkeeping around a send, with a fake repository and pool (pure logic; the
 real SMTP server and database are in test_delivery and tests/reliability)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pymongo.errors import AutoReconnect
 
@@ -21,17 +21,17 @@ class OneRowRepository:
         self.recorded: list[tuple[str, str]] = []
         self.leased = False
 
-    async def lease_due(self, now, owner, lease, limit):
+    async def lease_due(self, now, owner, lease, limit, among=None):
         if self.leased:
             return []
         self.leased = True
         return [dict(ROW)]
 
-    async def mark_sent(self, notification_id, owner, now):
+    async def mark_sent(self, notification_ids, owner, now):
         if self.failures_left:
             self.failures_left -= 1
             raise AutoReconnect("database unreachable")
-        self.recorded.append((notification_id, owner))
+        self.recorded.extend((notification_id, owner) for notification_id in notification_ids)
 
     async def count(self, _query):
         return 0
@@ -53,3 +53,50 @@ async def test_an_email_accepted_during_a_database_outage_is_recorded_once_the_d
     assert len(pool.sent) == 1
     assert [notification for notification, _owner in repository.recorded] == ["n1"]
     assert repository.failures_left == 0
+
+
+class ManyRowsRepository:
+    """Leases whatever it is asked for (ids handed over) or `searchable` (a search)."""
+
+    def __init__(self, searchable: list[str] = ()):
+        self.searchable = list(searchable)
+        self.leases: list[list[str] | None] = []
+        self.recorded: list[list[str]] = []
+
+    async def lease_due(self, now, owner, lease, limit, among=None):
+        if among is not None:
+            self.leases.append([row["_id"] for row in among])
+            return among
+        self.leases.append(None)
+        ids, self.searchable = self.searchable, []
+        return [dict(ROW, _id=i) for i in ids]
+
+    async def mark_sent(self, notification_ids, owner, now):
+        self.recorded.append(list(notification_ids))
+
+    async def count(self, _query):
+        return 0
+
+
+async def test_rows_handed_over_are_leased_by_id_and_rows_due_later_are_left_to_the_search():
+    repository, pool = ManyRowsRepository(searchable=["later"]), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings())
+
+    later = NOW + timedelta(hours=1)
+    await dispatcher.hand_over([dict(ROW, _id="now", due_at=NOW), dict(ROW, _id="later", due_at=later)])
+    assert await dispatcher.dispatch_once() == 1
+    assert repository.leases == [["now"]]
+
+    assert await dispatcher.dispatch_once() == 1  # nothing handed over: a search
+    assert repository.leases[-1] is None
+    assert [i for group in repository.recorded for i in group] == ["now", "later"]
+
+
+async def test_sends_are_recorded_in_groups():
+    repository, pool = ManyRowsRepository(searchable=[f"n{i}" for i in range(5)]), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings(dispatch_record_group=2))
+
+    assert await dispatcher.dispatch_once() == 5
+    assert len(pool.sent) == 5
+    assert sorted(len(group) for group in repository.recorded) == [1, 2, 2]
+    assert sorted(i for group in repository.recorded for i in group) == [f"n{i}" for i in range(5)]

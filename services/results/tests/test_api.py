@@ -1,14 +1,18 @@
 """The results API against real MongoDB and RabbitMQ, with tokens signed by a test key."""
 
 import io
+from dataclasses import replace
 from datetime import timedelta
 
 import pypdf
 
 from crs_shared.messaging.contracts import AccessRevoked
+from crs_shared.read_cache import ReadThroughCache
+from crs_shared.tokens import REVOCATION_CACHE_SECONDS, Revocations
+from results import handlers
 from results.domain.rate_limit import RateLimiter
 from services.results.tests.conftest import (
-    OPERATOR, SIGNING_KEY, bearer, new_batch_id, new_candidate_id, publish_results, record,
+    OPERATOR, SIGNING_KEY, bearer, new_batch_id, new_candidate_id, publish_results, record, results_part,
 )
 from tests.support.broker import envelope_for, publish
 from tests.support.tokens import TestSigningKey
@@ -148,6 +152,62 @@ async def test_a_revoked_token_stops_working(client, amqp_url, clock):
 
     await wait_until(refused, what="the revoked token to be refused")
     assert (await client.get("/api/results/me", headers=bearer(candidate_id, clock))).status_code == 200
+
+
+async def test_a_revocation_this_process_records_is_refused_at_once_and_another_replicas_within_the_ttl(client, clock):
+    deps = client.app.state.dependencies
+    candidate_id = new_candidate_id()
+    logged_out = bearer(candidate_id, clock, token_id="logged-out")
+    reset_away = bearer(candidate_id, clock, token_id="reset-away")
+    for headers in (logged_out, reset_away):
+        assert (await client.get("/api/results/me", headers=headers)).status_code == 200
+
+    def revocation(**fields) -> AccessRevoked:
+        return AccessRevoked(candidate_id=candidate_id, not_before=clock.now(),
+                             expires_at=clock.now() + timedelta(hours=1), **fields)
+
+    await deps.revocations.record(revocation(token_id="logged-out"))  # what this process's consumer does
+    assert (await client.get("/api/results/me", headers=logged_out)).status_code == 401
+
+    # Another replica took the next AccessRevoked off the shared queue: same database, its own cache.
+    # A password reset a moment later (within the TTL), so after both tokens were issued.
+    clock.advance(timedelta(seconds=REVOCATION_CACHE_SECONDS / 2))
+    await Revocations(deps.repository.revocations, clock).record(revocation(token_id=None))
+    assert (await client.get("/api/results/me", headers=reset_away)).status_code == 200  # up to a TTL late
+    clock.advance(timedelta(seconds=REVOCATION_CACHE_SECONDS))
+    assert (await client.get("/api/results/me", headers=reset_away)).status_code == 401
+
+
+async def test_a_result_stored_here_shows_at_once_and_one_stored_by_another_replica_within_the_ttl(
+        client, amqp_url, clock, settings):
+    deps = client.app.state.dependencies
+    candidate_id = new_candidate_id()
+    assert await my_results(client, candidate_id, clock) == []
+
+    other_replica = replace(deps, candidate_results=ReadThroughCache(
+        deps.repository.candidate_results, ttl_seconds=settings.results_cache_seconds, max_entries=10, clock=clock))
+    part = results_part([record(candidate_id, exam="A2_KEY", overall=133)], batch_id=new_batch_id(), exam="A2_KEY",
+                        session="2025-12")
+    await handlers.store_results(other_replica, envelope_for(part), part)
+    assert await my_results(client, candidate_id, clock) == []  # up to a TTL late
+    clock.advance(timedelta(seconds=settings.results_cache_seconds))
+    assert [r["exam"] for r in await my_results(client, candidate_id, clock)] == ["A2_KEY"]
+
+    await publish_results(amqp_url, client, [record(candidate_id)], session="2026-06")  # stored by this process
+    assert [r["exam"] for r in await my_results(client, candidate_id, clock)] == ["B2_FIRST", "A2_KEY"]
+
+
+async def test_a_release_time_holds_to_the_request_even_from_a_cached_list(client, amqp_url, clock, settings):
+    candidate_id = new_candidate_id()
+    now = clock.now()
+    release_at = now.replace(microsecond=now.microsecond // 1000 * 1000) + timedelta(milliseconds=200)
+    await publish_results(amqp_url, client, [record(candidate_id)], release_at=release_at)
+    assert await my_results(client, candidate_id, clock) == []  # the list, embargoed result included, is now cached
+    clock.advance(release_at - clock.now() - timedelta(milliseconds=1))
+    assert await my_results(client, candidate_id, clock) == []
+    clock.advance(timedelta(milliseconds=1))
+    assert release_at - now < timedelta(seconds=settings.results_cache_seconds)  # still within the cache's TTL
+    assert len(await my_results(client, candidate_id, clock)) == 1
 
 
 async def test_verification_needs_the_number_and_the_family_name(client, amqp_url, clock):

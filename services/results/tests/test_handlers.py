@@ -1,38 +1,25 @@
 """store_results against SecantusDB, without a broker: what one part costs, and number collisions."""
 
 import itertools
+import math
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
 
 from crs_shared.clock import ManualClock
 from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
-from crs_shared.mongo import ensure_indexes
+from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes
+from crs_shared.read_cache import ReadThroughCache
 from results import handlers
 from results.domain.verification import new_verification_number
 from results.repository import INDEXES, ResultsRepository, _on_verification_number
 from services.results.tests.conftest import new_batch_id, record, results_part
 from tests.support.apps import unique_database
 from tests.support.broker import envelope_for
-
-
-class CommandLog(monitoring.CommandListener):
-    """Every command the driver sends: one per round trip to the server."""
-
-    def __init__(self):
-        self.names: list[str] = []
-
-    def started(self, event):
-        self.names.append(event.command_name)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
+from tests.support.commands import CommandLog
 
 
 @pytest.fixture
@@ -45,8 +32,11 @@ async def deps(mongo_url, commands):
     client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[commands])
     db = client[unique_database("results")]
     await ensure_indexes(db, {**INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
-    deps = handlers.Dependencies(mongo=client, repository=ResultsRepository(db), inbox=db[INBOX_COLLECTION],
-                                 clock=ManualClock(), verifier=None, revocations=None, public_base_url="http://crs.test")
+    repository, clock = ResultsRepository(db), ManualClock()
+    deps = handlers.Dependencies(
+        mongo=client, repository=repository, inbox=db[INBOX_COLLECTION], clock=clock, verifier=None, revocations=None,
+        candidate_results=ReadThroughCache(repository.candidate_results, ttl_seconds=1.0, max_entries=100, clock=clock),
+        public_base_url="http://crs.test")
     yield deps
     await client.drop_database(db.name)
     await client.close()
@@ -59,20 +49,22 @@ def thousand(batch_id: str, overall: int = 175, prefix: str = "K") -> object:
 
 async def test_a_part_of_1000_results_costs_a_handful_of_round_trips(deps, commands):
     part = thousand(new_batch_id())
-    commands.names.clear()
+    commands.clear()
     await handlers.store_results(deps, envelope_for(part), part)
     sent = list(commands.names)
     assert await deps.repository.count_results({"batch_id": part.batch_id}) == 1000
-    # inbox find + insert, part find, results find, one bulk insert, the part's report, commit
-    assert len(sent) <= 8, sent
+    # inbox find + insert, part find, the shown results (one find per IN_QUERY_CHUNK candidates),
+    # one bulk insert, the part's report, commit
+    finds_of_shown = math.ceil(1000 / IN_QUERY_CHUNK)
+    assert len(sent) <= 7 + finds_of_shown, sent
 
     # A correction of all 1000: still a handful, history included.
     correction = thousand(new_batch_id(), overall=180)
-    commands.names.clear()
+    commands.clear()
     await handlers.store_results(deps, envelope_for(correction), correction)
     sent = list(commands.names)
     assert await deps.repository.count_results({"batch_id": correction.batch_id, "overall_score": 180}) == 1000
-    assert len(sent) <= 12, sent  # the same, plus reading 1000 shown results and writing them to the history
+    assert len(sent) <= 11 + finds_of_shown, sent  # the same, plus writing the 1000 shown results to the history
 
 
 async def test_a_verification_number_collision_is_retried_with_fresh_numbers(deps):
@@ -95,9 +87,10 @@ async def test_an_embargoed_part_keeps_its_release_time_and_a_null_one_is_releas
     now = results_part([record("E000002")], batch_id=new_batch_id())
     for part in (embargoed, now):
         await handlers.store_results(deps, envelope_for(part), part)
-    assert await deps.repository.released_results("E000001", deps.clock.now()) == []
-    assert [d["candidate_id"] for d in await deps.repository.released_results("E000002", deps.clock.now())] == ["E000002"]
-    assert [d["candidate_id"] for d in await deps.repository.released_results("E000001", later)] == ["E000001"]
+    assert await handlers.my_results(deps, "E000001") == []
+    assert [d["candidate_id"] for d in await handlers.my_results(deps, "E000002")] == ["E000002"]
+    deps.clock.advance(later - deps.clock.now())
+    assert [d["candidate_id"] for d in await handlers.my_results(deps, "E000001")] == ["E000001"]
 
 
 def test_only_a_duplicate_verification_number_counts_as_a_collision():
@@ -121,7 +114,7 @@ async def test_an_older_publication_delivered_after_its_correction_goes_to_the_h
     await handlers.store_results(deps, correction_envelope, correction)
     await handlers.store_results(deps, original_envelope, original)  # late, e.g. put back from a dead-letter queue
 
-    [shown] = await deps.repository.released_results("L000001", deps.clock.now())
+    [shown] = await handlers.my_results(deps, "L000001")
     assert (shown["overall_score"], shown["batch_id"]) == (181, correction.batch_id)
     [kept] = await deps.repository.history(shown["_id"])
     assert (kept["overall_score"], kept["batch_id"], kept["replaced_by"]["batch_id"]) == \

@@ -1,7 +1,7 @@
 """MongoDB access through PyMongo's asyncio API. Every driver call of a service goes through
 its repository and this module, so the driver is one place to change."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import pymongo
@@ -13,6 +13,17 @@ from pymongo.errors import PyMongoError
 T = TypeVar("T")
 
 Session = AsyncClientSession
+
+# SecantusDB (local runs, tests, benchmarks) matches every document it finds against the whole
+# `$in` list, so one `$in` of k values costs about k² (1,000 ids: 1.4 s; ten of 100: 0.2 s).
+# MongoDB does not care, and a few more round trips cost it little.
+IN_QUERY_CHUNK = 100
+
+
+def in_chunks(values: list[T], size: int = IN_QUERY_CHUNK) -> Iterator[list[T]]:
+    """`values` in consecutive lists of at most `size`, for `$in` queries."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def create_client(url: str) -> AsyncMongoClient:

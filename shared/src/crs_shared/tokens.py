@@ -17,6 +17,7 @@ from crs_shared.clock import Clock
 from crs_shared.messaging.consumer import Subscription
 from crs_shared.messaging.contracts import AccessRevoked
 from crs_shared.messaging.envelope import Envelope
+from crs_shared.read_cache import ReadThroughCache
 
 ISSUER = "crs-auth"
 AUDIENCE = "crs-candidates"
@@ -26,6 +27,13 @@ REVOCATION_INDEXES = [
     IndexModel([("candidate_id", ASCENDING)]),
     IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
 ]
+# Each process keeps a candidate's revocations this long and for this many candidates at most. A
+# revocation this process records is refused at once; one recorded by another replica (the
+# AccessRevoked queue is shared, so one replica records it) is refused here within the TTL.
+# Revocations arrive by event, so they are eventually consistent anyway; a second adds little to
+# that, and saves a database round trip on nearly every authenticated request.
+REVOCATION_CACHE_SECONDS = 1.0
+REVOCATION_CACHE_ENTRIES = 10_000
 
 
 class InvalidToken(Exception):
@@ -45,26 +53,42 @@ class RevocationCheck(Protocol):
 
 
 class Revocations:
-    """The revocations this service knows, kept in its own database."""
+    """The revocations this service knows, kept in its own database. Verifying a token asks for them
+    on every request, so each candidate's are read once and kept in memory for a moment (see
+    REVOCATION_CACHE_SECONDS)."""
 
-    def __init__(self, collection: AsyncCollection):
+    def __init__(self, collection: AsyncCollection, clock: Clock | None = None, *,
+                 cache_seconds: float = REVOCATION_CACHE_SECONDS, cache_entries: int = REVOCATION_CACHE_ENTRIES):
         self._collection = collection
+        self._by_candidate: ReadThroughCache[str, list[dict]] = ReadThroughCache(
+            self._of_candidate, ttl_seconds=cache_seconds, max_entries=cache_entries, clock=clock)
 
     async def record(self, event: AccessRevoked) -> None:
         key = f"{event.candidate_id}:{event.token_id or '*'}:{event.not_before.isoformat()}"
-        await self._collection.update_one(
-            {"_id": key},
-            {"$set": {"candidate_id": event.candidate_id, "token_id": event.token_id,
-                      "not_before": event.not_before, "expires_at": event.expires_at}},
-            upsert=True,
-        )
+        with self._by_candidate.changing([event.candidate_id]):  # refused here at once, not a TTL later
+            await self._collection.update_one(
+                {"_id": key},
+                {"$set": {"candidate_id": event.candidate_id, "token_id": event.token_id,
+                          "not_before": event.not_before, "expires_at": event.expires_at}},
+                upsert=True,
+            )
 
     async def is_revoked(self, claims: Claims) -> bool:
-        found = await self._collection.find_one({
-            "candidate_id": claims.candidate_id,
-            "$or": [{"token_id": claims.token_id}, {"token_id": None, "not_before": {"$gt": claims.issued_at}}],
-        }, {"_id": 1})
-        return found is not None
+        return any(revokes(revocation, claims) for revocation in await self._by_candidate.get(claims.candidate_id))
+
+    async def _of_candidate(self, candidate_id: str) -> list[dict]:
+        # By candidate only, so the candidate_id index answers it; which ones apply is decided in `revokes`.
+        cursor = self._collection.find({"candidate_id": candidate_id}, {"_id": 0, "token_id": 1, "not_before": 1})
+        return [doc async for doc in cursor]
+
+
+def revokes(revocation: dict, claims: Claims) -> bool:
+    """A revocation names one token (logout), or has none and revokes every token issued before its
+    `not_before` (password reset)."""
+    token_id = revocation.get("token_id")
+    if token_id is not None:
+        return token_id == claims.token_id
+    return revocation["not_before"] > claims.issued_at
 
 
 def revocation_subscription(revocations: Revocations) -> Subscription:
@@ -167,5 +191,6 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-__all__ = ["AUDIENCE", "ISSUER", "Claims", "InvalidToken", "JwksKeys", "RevocationCheck", "Revocations", "TokenVerifier",
-           "bearer_token", "revocation_subscription"]
+__all__ = ["AUDIENCE", "ISSUER", "REVOCATION_CACHE_ENTRIES", "REVOCATION_CACHE_SECONDS", "Claims", "InvalidToken",
+           "JwksKeys", "RevocationCheck", "Revocations", "TokenVerifier", "bearer_token", "revocation_subscription",
+           "revokes"]

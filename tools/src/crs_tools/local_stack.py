@@ -80,6 +80,14 @@ def spawn(name: str, args: list[str], *, env: dict[str, str] | None = None, log_
     return Child(name, process, log_path, log)
 
 
+def secantus_url(port: int) -> str:
+    """How the services reach a SecantusDB started here. Without retryable writes: SecantusDB keeps
+    the last 10,000 of them and, past that, sorts them all on every write (11 ms a write instead of
+    1), so a release of a few thousand results slowed to a crawl. Our writes do not rely on the
+    driver's retry (each path retries or answers 503 itself); MongoDB keeps its default."""
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+
+
 def start_secantus(port: int, storage: str, log_path: Path | None = None) -> Child:
     child = spawn("mongodb (SecantusDB)", [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
                                            "--storage-path", storage, "--log-level", "WARNING"], log_path=log_path)

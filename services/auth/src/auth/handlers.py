@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from auth.access_tokens import AccessTokenIssuer, IssuedToken
 from auth.domain.errors import AccountLocked, InvalidCredentials, InvalidResetToken
-from auth.domain.lockout import LockoutPolicy, Verdict
+from auth.domain.lockout import LockoutPolicy
 from auth.domain.reminder_limit import ReminderLimit
 from auth.domain.reset_tokens import new_reset_token, reset_token_digest, reset_url
 from auth.metrics import LOGINS
@@ -76,24 +76,22 @@ async def store_credentials(deps: Dependencies, envelope: Envelope, event: Candi
 
 async def log_in(deps: Dependencies, candidate_id: str, password: str) -> IssuedToken:
     now = deps.clock.now()
-    reserved = await deps.repository.reserve_attempt(candidate_id, now)
-    if reserved is None:
-        credentials = await deps.repository.find_credentials(candidate_id)
-        if credentials is not None and deps.lockout.is_locked(credentials["locked_until"], now):
-            LOGINS.labels("locked").inc()
-            raise AccountLocked(credentials["locked_until"], now)
+    counted = await deps.repository.reserve_attempt(candidate_id, now, deps.lockout.threshold)
+    credentials = await deps.repository.find_credentials(candidate_id)
+    if credentials is None:
         await deps.passwords.verify(None, password)  # an unknown ID costs the same time as a known one
         LOGINS.labels("invalid_credentials").inc()
         raise InvalidCredentials()
-
-    if deps.lockout.verdict(reserved["failed_attempts"]) is Verdict.LOCK:
+    if not counted:
         LOGINS.labels("locked").inc()
+        if deps.lockout.is_locked(credentials["locked_until"], now):
+            raise AccountLocked(credentials["locked_until"], now)
         raise AccountLocked(await _lock(deps, candidate_id, now), now)
 
-    password_hash = reserved["password_hash"]
+    password_hash = credentials["password_hash"]
     if not await deps.passwords.verify(password_hash, password):
         LOGINS.labels("invalid_credentials").inc()
-        log.info("wrong password", candidate_id=candidate_id, attempt=reserved["failed_attempts"])
+        log.info("wrong password", candidate_id=candidate_id)
         raise InvalidCredentials()
     if not await deps.repository.record_success(candidate_id, now):
         # Concurrent wrong passwords locked the account while this one was being checked.
@@ -116,12 +114,12 @@ async def _lock(deps: Dependencies, candidate_id: str, now: datetime) -> datetim
     locked_until = deps.lockout.locked_until(now)
 
     async def work(session: Session) -> bool:
-        counted = await deps.repository.lock(
+        if not await deps.repository.lock(
             session, candidate_id=candidate_id, now=now, threshold=deps.lockout.threshold, locked_until=locked_until
-        )
-        if counted is None:
+        ):
             return False
-        event = LoginLocked(candidate_id=candidate_id, locked_until=locked_until, failed_attempts=counted)
+        event = LoginLocked(candidate_id=candidate_id, locked_until=locked_until,
+                            failed_attempts=deps.lockout.locking_attempt)
         await _add_event(deps, session, event, now)
         return True
 

@@ -3,7 +3,7 @@ reset tokens (their SHA-256 only), and access tokens revoked by log-out."""
 
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crs_shared.mongo import Session
@@ -25,8 +25,9 @@ INDEXES = {
 
 
 def _unlocked(now: datetime) -> dict:
-    """No lock, or a lock that has lifted (the same rule as `LockoutPolicy.is_locked`)."""
-    return {"$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]}
+    """No lock, or a lock that has lifted (the same rule as `LockoutPolicy.is_locked`). `$not`
+    also matches a missing or null `locked_until`."""
+    return {"locked_until": {"$not": {"$gt": now}}}
 
 
 class AuthRepository:
@@ -51,36 +52,39 @@ class AuthRepository:
     async def find_credentials(self, candidate_id: str) -> dict | None:
         return await self._credentials.find_one({"_id": candidate_id})
 
-    async def reserve_attempt(self, candidate_id: str, now: datetime) -> dict | None:
-        """Counts a log-in attempt before its password is checked, in one atomic update, and
-        returns the credentials with the attempt's place in the count; None if the ID is unknown
-        or locked (a locked account counts nothing, so its lock is never extended)."""
-        return await self._credentials.find_one_and_update(
-            {"_id": candidate_id, **_unlocked(now)},
+    # The lockout counter changes only in conditional single-document updates: the condition
+    # decides, inside the write, whether this attempt may count, lock or reset, so concurrent
+    # attempts can never both pass it. `update_one` rather than `find_one_and_update`: no caller
+    # needs the document back (bench/README.md, "Changes made for the targets").
+
+    async def reserve_attempt(self, candidate_id: str, now: datetime, threshold: int) -> bool:
+        """Counts a log-in attempt before its password is checked, if the account is unlocked and
+        fewer than `threshold` attempts in a row are counted. False if the ID is unknown, locked,
+        or has `threshold` counted already (this attempt must lock, unchecked)."""
+        result = await self._credentials.update_one(
+            {"_id": candidate_id, "failed_attempts": {"$lt": threshold}, **_unlocked(now)},
             {"$inc": {"failed_attempts": 1}},
-            projection={"password_hash": 1, "failed_attempts": 1},
-            return_document=ReturnDocument.AFTER,
         )
+        return result.matched_count == 1
 
     async def lock(self, session: Session, *, candidate_id: str, now: datetime, threshold: int,
-                   locked_until: datetime) -> int | None:
-        """Locks an account that is over the threshold and not locked yet, and returns the attempts
-        counted; None if another attempt has locked it already (so only one lock, one event)."""
-        before = await self._credentials.find_one_and_update(
-            {"_id": candidate_id, "failed_attempts": {"$gt": threshold}, **_unlocked(now)},
+                   locked_until: datetime) -> bool:
+        """Locks an account that has `threshold` attempts counted and is not locked yet; False if
+        another attempt has locked it already (so only one lock, one event)."""
+        result = await self._credentials.update_one(
+            {"_id": candidate_id, "failed_attempts": {"$gte": threshold}, **_unlocked(now)},
             {"$set": {"locked_until": locked_until, "locked_at": now, "failed_attempts": 0}},
-            projection={"failed_attempts": 1}, return_document=ReturnDocument.BEFORE, session=session,
+            session=session,
         )
-        return None if before is None else before["failed_attempts"]
+        return result.matched_count == 1
 
     async def record_success(self, candidate_id: str, now: datetime) -> bool:
         """Resets the count after a right password; False if a lock came first."""
-        updated = await self._credentials.find_one_and_update(
+        result = await self._credentials.update_one(
             {"_id": candidate_id, **_unlocked(now)},
             {"$set": {"failed_attempts": 0, "last_login_at": now}},
-            projection={"_id": 1},
         )
-        return updated is not None
+        return result.matched_count == 1
 
     async def replace_hash(self, candidate_id: str, old_hash: str, new_hash: str) -> None:
         """A rehash with current parameters; a no-op if the password changed in the meantime."""
@@ -99,13 +103,12 @@ class AuthRepository:
     async def record_reminder(self, candidate_id: str, *, now: datetime, cutoff: datetime, limit: int) -> bool:
         """Notes a reminder in one atomic update if fewer than `limit` were sent after `cutoff`.
         False if the ID is unknown or its limit is reached."""
-        updated = await self._credentials.find_one_and_update(
+        result = await self._credentials.update_one(
             # The `limit`-th newest reminder, if any, must be old enough.
             {"_id": candidate_id, f"reminders_sent.{limit - 1}": {"$not": {"$gt": cutoff}}},
             {"$push": {"reminders_sent": {"$each": [now], "$sort": -1, "$slice": limit}}},
-            projection={"_id": 1},
         )
-        return updated is not None
+        return result.matched_count == 1
 
     # Reset tokens
 

@@ -2,21 +2,18 @@
 
 from datetime import UTC, datetime, timedelta
 
-from auth.domain.lockout import LockoutPolicy, Verdict, lock_message
+from auth.domain.lockout import LockoutPolicy, lock_message
 
 NOW = datetime(2026, 6, 1, 9, 0, 0, 123456, tzinfo=UTC)
 POLICY = LockoutPolicy(threshold=3, duration=timedelta(minutes=30))
 
 
-def test_the_first_three_attempts_in_a_row_are_checked_and_the_fourth_locks():
-    assert [POLICY.verdict(n) for n in (1, 2, 3)] == [Verdict.CHECK_PASSWORD] * 3
-    assert POLICY.verdict(4) is Verdict.LOCK
-    assert POLICY.verdict(50) is Verdict.LOCK
+def test_the_attempt_after_three_in_a_row_is_the_one_that_locks():
+    assert POLICY.locking_attempt == 4
 
 
 def test_the_threshold_is_a_setting():
-    strict = LockoutPolicy(threshold=1, duration=timedelta(minutes=5))
-    assert strict.verdict(1) is Verdict.CHECK_PASSWORD and strict.verdict(2) is Verdict.LOCK
+    assert LockoutPolicy(threshold=1, duration=timedelta(minutes=5)).locking_attempt == 2
 
 
 def test_a_lock_lasts_its_duration_to_the_millisecond():

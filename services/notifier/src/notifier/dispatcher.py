@@ -1,10 +1,19 @@
 """Sends due notifications. Rows are leased in batches, so any number of notifier replicas can
 dispatch at once without sending the same email twice; a row is marked sent only after the SMTP
-server accepted it. Passing failures are retried with backoff for `retry_for_seconds`."""
+server accepted it, in groups (one database write per `dispatch_record_group` sends). Passing
+failures are retried with backoff for `retry_for_seconds`.
+
+Rows this process has just committed are handed over in memory and leased by `_id`, without a
+search for due rows (a search's cost grows with the queue: on release day, the whole batch) and
+without reading them back. The search still runs whenever nothing is handed over, so rows of a
+crashed process, of another replica, retries and rows due later are all sent; a handed-over row
+lost in a crash is only a shortcut lost. The hand-over holds at most `dispatch_handover_limit`
+rows: a consumer that gets ahead of the sending waits, so memory does not grow with the batch."""
 
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +31,9 @@ from notifier.repository import NotifierRepository
 
 log = get_logger(__name__)
 RECORD_RETRY_FIRST_SECONDS, RECORD_RETRY_MAX_SECONDS = 0.1, 2.0
+# Counting the queue is a query of its own: the gauge is refreshed when the queue runs dry, else
+# at most this often.
+QUEUED_GAUGE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,31 @@ class Sender:
         return cls(settings.mail_from, settings.reply_to, settings.centre_name, settings.public_base_url.rstrip("/"))
 
 
+class SentRecords:
+    """Collects the sends of one pass and records them in groups: a group is written as soon as it
+    is full, the rest at the end of the pass. Only the sends of a group not yet written when the
+    process dies are sent again after their lease (same Message-ID), as an email in flight is."""
+
+    def __init__(self, write: Callable[[list[str]], Awaitable[None]], group: int):
+        self._write, self._group = write, group
+        self._pending: list[str] = []
+        self._writes: list[asyncio.Task] = []
+
+    def add(self, notification_id: str) -> None:
+        self._pending.append(notification_id)
+        if len(self._pending) >= self._group:
+            self._flush()
+
+    def _flush(self) -> None:
+        ids, self._pending = self._pending, []
+        self._writes.append(asyncio.create_task(self._write(ids)))
+
+    async def written(self) -> None:
+        if self._pending:
+            self._flush()
+        await asyncio.gather(*self._writes)
+
+
 class Dispatcher:
     def __init__(self, repository: NotifierRepository, pool: SmtpPool, clock: Clock, settings: Settings):
         self._repository = repository
@@ -56,23 +93,40 @@ class Dispatcher:
         self._sender = Sender.from_settings(settings)
         self._poll = settings.dispatch_poll_seconds
         self._batch = settings.dispatch_batch_size
+        self._record_group = settings.dispatch_record_group
+        self._passes = settings.dispatch_passes
+        self._queued_counted_at = float("-inf")
         self._lease = timedelta(seconds=settings.send_lease_seconds)
         self._retry_for = timedelta(seconds=settings.retry_for_seconds)
         self._retry_base, self._retry_max = settings.send_retry_base_seconds, settings.send_retry_max_seconds
+        self._handed: asyncio.Queue[dict] = asyncio.Queue(maxsize=settings.dispatch_handover_limit)
         self._wakeup = asyncio.Event()
         self._stopping = False
 
     def wake(self) -> None:
         self._wakeup.set()
 
+    async def hand_over(self, rows: list[dict]) -> None:
+        """Rows just committed by this process; those not due yet are left to the search."""
+        now = self._clock.now()
+        for row in rows:
+            if row["due_at"] <= now:
+                await self._handed.put(row)
+                self._wakeup.set()
+
     async def run(self) -> None:
+        """`dispatch_passes` passes at once, so one leases while another sends (the lease's conditions
+        keep two passes, like two replicas, from taking the same row)."""
+        await asyncio.gather(*(self._pass_after_pass() for _ in range(self._passes)))
+
+    async def _pass_after_pass(self) -> None:
         while not self._stopping:
             try:
                 handled = await self.dispatch_once()
             except Exception as exc:  # survive database outages; rows stay queued
                 log.warning("dispatch pass failed; will retry", error=repr(exc))
                 handled = 0
-            if handled < self._batch:
+            if handled < self._batch and self._handed.empty():
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
@@ -82,18 +136,30 @@ class Dispatcher:
         self._wakeup.set()
 
     async def dispatch_once(self) -> int:
+        """One pass: the rows handed over, if any, else a search. Returns how many rows it took up."""
+        handed = [self._handed.get_nowait() for _ in range(min(self._batch, self._handed.qsize()))]
         token = str(uuid.uuid4())
-        leased = await self._repository.lease_due(self._clock.now(), token, self._lease, self._batch)
-        await asyncio.gather(*(self._send(row, token) for row in leased))
-        QUEUED.set(await self._repository.count({"status": Status.QUEUED}))
-        return len(leased)
+        leased = await self._repository.lease_due(self._clock.now(), token, self._lease, self._batch,
+                                                  among=handed or None)
+        sent = SentRecords(lambda ids: self._record_sent(ids, token), self._record_group)
+        await asyncio.gather(*(self._send(row, token, sent) for row in leased))
+        await sent.written()
+        taken = len(handed) or len(leased)
+        await self._count_queued(drained=taken < self._batch and self._handed.empty())
+        return taken
 
-    async def _send(self, row: dict, token: str) -> None:
+    async def _count_queued(self, drained: bool) -> None:
+        now = asyncio.get_running_loop().time()
+        if drained or now - self._queued_counted_at >= QUEUED_GAUGE_SECONDS:
+            self._queued_counted_at = now
+            QUEUED.set(await self._repository.count({"status": Status.QUEUED}))
+
+    async def _send(self, row: dict, token: str, sent: SentRecords) -> None:
         # Each send runs in its own task (gather), so this binding stays with its own log lines.
         with structlog.contextvars.bound_contextvars(correlation_id=row.get("correlation_id")):
-            await self._deliver(row, token)
+            await self._deliver(row, token, sent)
 
-    async def _deliver(self, row: dict, token: str) -> None:
+    async def _deliver(self, row: dict, token: str, sent: SentRecords) -> None:
         context = {**row["context"], **self._sender.common_context()}
         message = build_message(
             render(row["kind"], row["language"], context), to=row["email"], mail_from=self._sender.mail_from,
@@ -118,21 +184,22 @@ class Dispatcher:
             NOTIFICATIONS.labels(row["kind"], "retried").inc()
             log.warning("email not sent; will retry", notification=row["_id"], error=str(exc))
             return
-        await self._record_sent(row, token)
+        sent.add(row["_id"])
         NOTIFICATIONS.labels(row["kind"], "sent").inc()
         log.info("email sent", notification=row["_id"], kind=row["kind"])
 
-    async def _record_sent(self, row: dict, token: str) -> None:
-        """The SMTP server has the email, so recording that must not give up on a database outage:
-        the row's lease would run out and a later pass would send it again. Retried in place, soon
-        after the database is back, well before another replica can take the lease over (only an
-        outage longer than the lease leaves that window open)."""
+    async def _record_sent(self, notification_ids: list[str], token: str) -> None:
+        """The SMTP server has these emails, so recording that must not give up on a database
+        outage: the rows' lease would run out and a later pass would send them again. Retried in
+        place, soon after the database is back, well before another replica can take the lease
+        over (only an outage longer than the lease leaves that window open)."""
         delay = RECORD_RETRY_FIRST_SECONDS
         while True:
             try:
-                await self._repository.mark_sent(row["_id"], token, self._clock.now())
+                await self._repository.mark_sent(notification_ids, token, self._clock.now())
                 return
             except PyMongoError as exc:
-                log.warning("email sent but not yet recorded; retrying", notification=row["_id"], error=repr(exc))
+                log.warning("emails sent but not yet recorded; retrying", notifications=len(notification_ids),
+                            error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, RECORD_RETRY_MAX_SECONDS)

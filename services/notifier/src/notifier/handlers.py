@@ -1,7 +1,8 @@
 """One async function per event. Each records what to send in the notifier's own database, in
-one transaction with the inbox; the dispatcher sends it when it is due."""
+one transaction with the inbox, then hands the new rows to this process's dispatcher, which sends
+them when they are due."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +39,11 @@ class Dependencies:
     inbox: AsyncCollection
     clock: Clock
     after_commit: Callable[[], None] = lambda: None
+    hand_over: Callable[[list[dict]], Awaitable[None]] = lambda _rows: _nothing()
+
+
+async def _nothing() -> None:
+    return None
 
 
 def new_notification(
@@ -63,32 +69,41 @@ def new_notification(
     }
 
 
-async def _record(deps: Dependencies, envelope: Envelope, handler: str, work: Callable) -> None:
+async def _record(
+    deps: Dependencies, envelope: Envelope, handler: str, work: Callable[[Session, datetime], Awaitable[list[dict]]]
+) -> None:
+    """Runs `work` (which returns the notification rows it added) once per event, then hands the
+    committed rows over."""
     now = deps.clock.now()
+    added: list[dict] = []
+
+    async def transaction(session: Session) -> None:
+        added[:] = await work(session, now)  # a retried transaction replaces, never adds to, the rows
+
     if await handle_once(deps.mongo, deps.inbox, handler=handler, event_id=envelope.event_id, now=now,
-                         work=lambda session: work(session, now)):
-        deps.after_commit()
+                         work=transaction):
+        await deps.hand_over(added)
 
 
 async def _notify_contact(
     deps: Dependencies, envelope: Envelope, handler: str, kind: Kind, candidate_id: str, context: dict
 ) -> None:
-    async def work(session: Session, now: datetime) -> None:
+    async def work(session: Session, now: datetime) -> list[dict]:
         contact = await deps.repository.find_contact(session, candidate_id)
         if contact is None:
             raise UnknownContact(f"no contact for candidate {candidate_id} yet")
-        await deps.repository.add_notifications(
+        return await deps.repository.add_notifications(
             session, [new_notification(kind, envelope.event_id, envelope, contact, context, now=now)])
 
     await _record(deps, envelope, handler, work)
 
 
 async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event: CandidateRegistered) -> None:
-    async def work(session: Session, now: datetime) -> None:
+    async def work(session: Session, now: datetime) -> list[dict]:
         contact = {"_id": event.candidate_id, "email": event.email, "given_name": event.given_name,
                    "family_name": event.family_name, "language": event.language, "updated_at": now}
         await deps.repository.upsert_contact(session, contact)
-        await deps.repository.add_notifications(
+        return await deps.repository.add_notifications(
             session, [new_notification(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, envelope, contact, {}, now=now)])
 
     await _record(deps, envelope, "on_candidate_registered", work)
@@ -105,12 +120,12 @@ async def on_results_published(deps: Dependencies, envelope: Envelope, event: Re
     candidate_ids = sorted({r.candidate_id for r in valid if r.status == ISSUED})
     source = f"{event.board}:{event.batch_id}"
 
-    async def work(session: Session, now: datetime) -> None:
+    async def work(session: Session, now: datetime) -> list[dict]:
         contacts = await deps.repository.find_contacts(session, candidate_ids)
         rows = [new_notification(Kind.RESULTS_READY, source, envelope, c, context, now=now, due_at=event.release_at)
                 for c in contacts]
         known = await deps.repository.known_ids(session, [r["_id"] for r in rows])
-        await deps.repository.add_notifications(session, [r for r in rows if r["_id"] not in known])
+        return await deps.repository.add_notifications(session, [r for r in rows if r["_id"] not in known])
 
     await _record(deps, envelope, "on_results_published", work)
 

@@ -5,7 +5,7 @@ replies) is worth retrying later; `PermanentSendError` (5xx replies) is not."""
 
 import asyncio
 import contextlib
-from email.message import EmailMessage
+from email.message import Message
 
 import aiosmtplib
 
@@ -35,7 +35,7 @@ class SmtpPool:
             self._next_slot = slot + self._interval
             await asyncio.sleep(slot - loop.time())
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         client = await self._idle.get()
         await self._throttle()
         try:

@@ -2,8 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 
 from babel.dates import format_datetime as babel_datetime
@@ -44,20 +48,38 @@ def render(kind: str, language: str, context: dict) -> Rendered:
     return Rendered(subject=part("subject.txt").strip(), text=part("txt"), html=part("html"))
 
 
+# UTF-8 bodies as quoted-printable: readable as they travel, and safe on any SMTP server.
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP
+
+
+def _header_text(text: str) -> str | Header:
+    """ASCII as it is; anything else encoded (RFC 2047)."""
+    return text if text.isascii() else Header(text, "utf-8")
+
+
+def _address(address: str) -> str:
+    """A name and address, the name encoded when it is not ASCII."""
+    return formataddr(parseaddr(address), charset="utf-8")
+
+
 def build_message(
     rendered: Rendered, *, to: str, mail_from: str, reply_to: str, message_id: str, date: datetime,
     correlation_id: str | None = None, language: str = "en",
-) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = mail_from
-    message["To"] = to
-    message["Reply-To"] = reply_to
-    message["Subject"] = rendered.subject
+) -> Message:
+    """A multipart/alternative email (text, then HTML). Built with the legacy MIME classes: the
+    modern `EmailMessage` parses every header it is given, which made building an email cost
+    more than sending it (bench/README.md)."""
+    message = MIMEMultipart("alternative")
+    message["From"] = _address(mail_from)
+    message["To"] = _address(to)
+    message["Reply-To"] = _address(reply_to)
+    message["Subject"] = _header_text(rendered.subject)
     message["Message-ID"] = message_id
     message["Date"] = format_datetime(date)
+    message["Content-Language"] = language
     if correlation_id:
         message["X-Correlation-ID"] = correlation_id
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    message["Content-Language"] = language  # after the parts: set_content clears Content-* headers
+    message.attach(MIMEText(rendered.text, "plain", UTF8_QP))
+    message.attach(MIMEText(rendered.html, "html", UTF8_QP))
     return message

@@ -13,5 +13,11 @@ class Settings(ServiceSettings):
     # refills at `verify_per_minute`. In-process, so each replica counts on its own.
     verify_per_minute: float = Field(20.0, gt=0)
     verify_burst: int = Field(10, ge=1)
+    # GET /api/results/me reads a candidate's results from a per-process cache: kept this many
+    # seconds, for at most this many candidates. The release time still holds to the request (the
+    # rule is applied to the cached list at each request); a result stored or corrected by another
+    # replica shows up here up to this late (one this process stores, at once). 0 turns it off.
+    results_cache_seconds: float = Field(1.0, ge=0)
+    results_cache_entries: int = Field(5_000, ge=1)
     # The results service publishes no events, so it needs no outbox relay.
     outbox_relay_enabled: bool = False

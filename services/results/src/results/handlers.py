@@ -17,8 +17,10 @@ from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
 from crs_shared.metrics import DUPLICATES
 from crs_shared.mongo import Session
+from crs_shared.read_cache import ReadThroughCache
 from crs_shared.tokens import Revocations, TokenVerifier
 from results.domain.errors import BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed
+from results.domain.release import released
 from results.domain.verification import canonical_verification_number, family_names_match, new_verification_number
 from results.repository import ResultsRepository, VerificationNumberTaken
 from results.statement import Statement, render_statement
@@ -36,6 +38,8 @@ class Dependencies:
     clock: Clock
     verifier: TokenVerifier
     revocations: Revocations
+    # Each candidate's results, released or not, by candidate ID (ResultsRepository.candidate_results).
+    candidate_results: ReadThroughCache[str, list[dict]]
     public_base_url: str
     new_verification_number: Callable[[], str] = field(default=new_verification_number)
 
@@ -106,8 +110,10 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
             })
 
         try:
-            handled = await handle_once(deps.mongo, deps.inbox, handler="store_results", event_id=envelope.event_id,
-                                        now=now, work=work)
+            # This process's readers see the part as soon as it is committed.
+            with deps.candidate_results.changing(r.candidate_id for r in valid):
+                handled = await handle_once(deps.mongo, deps.inbox, handler="store_results",
+                                            event_id=envelope.event_id, now=now, work=work)
             break
         except VerificationNumberTaken:
             log.warning("verification number collision; retrying the part with fresh numbers", attempt=attempt)
@@ -163,7 +169,8 @@ def _history_document(version: dict, shown: dict, now: datetime) -> dict:
 # Reading results.
 
 async def my_results(deps: Dependencies, candidate_id: str) -> list[dict]:
-    return await deps.repository.released_results(candidate_id, deps.clock.now())
+    """The candidate's released results, from a list at most `results_cache_seconds` old."""
+    return released(await deps.candidate_results.get(candidate_id), deps.clock.now())
 
 
 async def statement_pdf(deps: Dependencies, candidate_id: str, result_id: str) -> tuple[dict, bytes]:

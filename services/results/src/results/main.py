@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from crs_shared.clock import Clock, SystemClock
 from crs_shared.http import install_edge
 from crs_shared.logging import configure_logging
+from crs_shared.read_cache import ReadThroughCache
 from crs_shared.runtime import ServiceRuntime
 from crs_shared.tokens import JwksKeys, Revocations, TokenVerifier
 from results import api, consumers
@@ -27,10 +28,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
     async def lifespan(app: FastAPI):
         await runtime.start(INDEXES)
         repository = ResultsRepository(runtime.db)
-        revocations = Revocations(repository.revocations)
+        revocations = Revocations(repository.revocations, runtime.clock)
         app.state.dependencies = Dependencies(
             mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
             verifier=TokenVerifier(keys, revocations, runtime.clock), revocations=revocations,
+            candidate_results=ReadThroughCache(
+                repository.candidate_results, ttl_seconds=settings.results_cache_seconds,
+                max_entries=settings.results_cache_entries, clock=runtime.clock),
             public_base_url=settings.public_base_url,
         )
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))

@@ -7,7 +7,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crs_shared.mongo import Session
+from crs_shared.mongo import Session, in_chunks
 from crs_shared.tokens import REVOCATION_INDEXES, REVOCATIONS_COLLECTION
 
 RESULTS = "results"
@@ -47,13 +47,9 @@ class ResultsRepository:
     async def shown_results(
         self, session: Session, exam: str, exam_session: str, candidate_ids: list[str]
     ) -> dict[str, dict]:
-        """The results shown now for these candidates at this sitting, by candidate ID (one query)."""
-        if not candidate_ids:
-            return {}
-        cursor = self._results.find(
-            {"exam": exam, "session": exam_session, "candidate_id": {"$in": candidate_ids}}, session=session
-        )
-        return {doc["candidate_id"]: doc async for doc in cursor}
+        """The results shown now for these candidates at this sitting, by candidate ID."""
+        return {doc["candidate_id"]: doc for chunk in in_chunks(candidate_ids) async for doc in self._results.find(
+            {"exam": exam, "session": exam_session, "candidate_id": {"$in": chunk}}, session=session)}
 
     async def write_results(
         self, session: Session, *, new: list[dict], replacing: list[dict], history: list[dict]
@@ -73,19 +69,19 @@ class ResultsRepository:
     async def record_part(self, session: Session, part: dict) -> None:
         await self._parts.insert_one(part, session=session)
 
-    # Reading. Every read of results takes `now` and sees only released ones.
+    # Reading. What a candidate or verifier may see is decided by the release rule,
+    # `results.domain.release`: in memory for a candidate's list, as `_released_at(now)` otherwise.
 
-    async def released_results(self, candidate_id: str, now: datetime) -> list[dict]:
-        cursor = self._results.find({"candidate_id": candidate_id, "release_at": {"$lte": now}})
+    async def candidate_results(self, candidate_id: str) -> list[dict]:
+        """Every result shown for the candidate, released or not, newest session first."""
+        cursor = self._results.find({"candidate_id": candidate_id})
         return [doc async for doc in cursor.sort([("session", DESCENDING), ("exam", ASCENDING)])]
 
     async def released_result(self, candidate_id: str, result_id: str, now: datetime) -> dict | None:
-        return await self._results.find_one(
-            {"_id": result_id, "candidate_id": candidate_id, "release_at": {"$lte": now}}
-        )
+        return await self._results.find_one({"_id": result_id, "candidate_id": candidate_id, **_released_at(now)})
 
     async def released_by_verification_number(self, number: str, now: datetime) -> dict | None:
-        return await self._results.find_one({"verification_number": number, "release_at": {"$lte": now}})
+        return await self._results.find_one({"verification_number": number, **_released_at(now)})
 
     async def batch_parts(self, batch_id: str) -> list[dict]:
         return [doc async for doc in self._parts.find({"batch_id": batch_id}).sort("part", ASCENDING)]
@@ -98,6 +94,11 @@ class ResultsRepository:
 
     async def find_results(self, query: dict) -> list[dict]:
         return [doc async for doc in self._results.find(query)]
+
+
+def _released_at(now: datetime) -> dict:
+    """`results.domain.release.is_released` as a filter."""
+    return {"release_at": {"$lte": now}}
 
 
 def _on_verification_number(exc: BulkWriteError | DuplicateKeyError) -> bool:

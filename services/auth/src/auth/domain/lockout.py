@@ -1,9 +1,10 @@
 """The lockout rule (contract section 2).
 
-Wrong passwords 1 to `threshold` in a row answer 401. Every log-in attempt first reserves its
-place in the count (one atomic update, before any password is checked), so the attempt that
-takes place `threshold + 1` or later is not checked at all: it locks the account. That is what
-makes 50 simultaneous guesses check at most `threshold` passwords and lock exactly once.
+Wrong passwords 1 to `threshold` in a row answer 401. Every log-in attempt is first counted, in
+one conditional update before any password is checked, and only while fewer than `threshold`
+are counted; an attempt that finds `threshold` counted (the `threshold + 1`-th in a row, or any
+later one) is not checked at all: it locks the account. That is what makes 50 simultaneous
+guesses check at most `threshold` passwords and lock exactly once.
 While locked, no attempt is counted or checked, and the lock is never extended. A successful
 log-in resets the count; the lock lifts by itself `duration` after it was set.
 """
@@ -11,12 +12,6 @@ log-in resets the count; the lock lifts by itself `duration` after it was set.
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
-
-
-class Verdict(Enum):
-    CHECK_PASSWORD = "check_password"
-    LOCK = "lock"
 
 
 @dataclass(frozen=True)
@@ -24,9 +19,10 @@ class LockoutPolicy:
     threshold: int = 3
     duration: timedelta = timedelta(minutes=30)
 
-    def verdict(self, attempt_in_a_row: int) -> Verdict:
-        """What to do with the attempt that took place `attempt_in_a_row` (counting from 1)."""
-        return Verdict.CHECK_PASSWORD if attempt_in_a_row <= self.threshold else Verdict.LOCK
+    @property
+    def locking_attempt(self) -> int:
+        """The place in a row of the attempt that locks (what `LoginLocked.failed_attempts` says)."""
+        return self.threshold + 1
 
     def locked_until(self, now: datetime) -> datetime:
         """When a lock set now lifts, to the millisecond (the precision MongoDB stores)."""

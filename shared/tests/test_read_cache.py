@@ -1,0 +1,171 @@
+"""The per-process read-through cache: a value is read once per TTL (stepped on the clock, never
+slept), at most `max_entries` are kept, and what this process changes is never read stale."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from crs_shared.clock import ManualClock
+from crs_shared.read_cache import ReadThroughCache
+
+
+class Source:
+    """A stand-in for the database: values by key, the keys read, and an optional gate that holds reads."""
+
+    def __init__(self, **values):
+        self.values = dict(values)
+        self.reads: list[str] = []
+        self.gate: asyncio.Event | None = None
+
+    async def load(self, key: str):
+        self.reads.append(key)
+        value = self.values.get(key)
+        if self.gate is not None:
+            await self.gate.wait()
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def cache_of(source: Source, clock: ManualClock, *, ttl_seconds: float = 1.0, max_entries: int = 100):
+    return ReadThroughCache(source.load, ttl_seconds=ttl_seconds, max_entries=max_entries, clock=clock)
+
+
+async def test_a_value_is_read_once_per_ttl():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    assert [await cache.get("a") for _ in range(5)] == [1] * 5
+    source.values["a"] = 2  # changed by another process
+    clock.advance(timedelta(seconds=0.999))
+    assert await cache.get("a") == 1  # up to a TTL late
+    clock.advance(timedelta(seconds=0.001))
+    assert await cache.get("a") == 2
+    assert source.reads == ["a", "a"]
+
+
+async def test_a_clock_stepped_back_expires_the_entry():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    await cache.get("a")
+    clock.advance(timedelta(minutes=-5))
+    await cache.get("a")
+    assert source.reads == ["a", "a"]
+
+
+async def test_a_zero_ttl_reads_every_time():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock, ttl_seconds=0)
+    for _ in range(3):
+        await cache.get("a")
+    assert source.reads == ["a"] * 3
+
+
+async def test_at_most_max_entries_are_kept_the_least_recently_used_going_first():
+    source, clock = Source(a=1, b=2, c=3), ManualClock()
+    cache = cache_of(source, clock, max_entries=2)
+    await cache.get("a")
+    await cache.get("b")
+    await cache.get("a")  # a is now the more recently used
+    await cache.get("c")  # evicts b
+    assert len(cache) == 2
+    source.reads.clear()
+    for key in ("a", "c", "b"):
+        await cache.get(key)
+    assert source.reads == ["b"]
+
+
+async def test_invalidate_drops_the_entries_at_once():
+    source, clock = Source(a=1, b=2), ManualClock()
+    cache = cache_of(source, clock)
+    await cache.get("a")
+    await cache.get("b")
+    source.values.update(a=10, b=20)
+    cache.invalidate(["a"])
+    assert (await cache.get("a"), await cache.get("b")) == (10, 2)
+
+
+async def test_reads_while_this_process_changes_a_key_bypass_the_cache_and_see_the_change_after():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    await cache.get("a")
+    with cache.changing(["a"]):
+        source.values["a"] = 2  # the write, committed before the block ends
+        assert await cache.get("a") == 2
+        assert await cache.get("a") == 2
+        assert len(cache) == 0  # nothing kept while the write runs
+    assert await cache.get("a") == 2
+    assert await cache.get("a") == 2
+    assert source.reads == ["a", "a", "a", "a"]  # once, twice while changing, once after
+
+
+async def test_concurrent_misses_share_one_read():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    source.gate = asyncio.Event()
+    readers = [asyncio.create_task(cache.get("a")) for _ in range(10)]
+    await wait_for_reads(source, 1)
+    source.gate.set()
+    assert await asyncio.gather(*readers) == [1] * 10
+    assert source.reads == ["a"]
+
+
+async def test_a_read_that_began_before_a_change_is_answered_but_not_kept():
+    source, clock = Source(a="old"), ManualClock()
+    cache = cache_of(source, clock)
+    source.gate = asyncio.Event()
+    early = asyncio.create_task(cache.get("a"))
+    await wait_for_reads(source, 1)
+    with cache.changing(["a"]):
+        source.values["a"] = "new"
+    source.gate.set()
+    assert await early == "old"  # it asked before the change
+    source.gate = None
+    assert await cache.get("a") == "new"
+    assert source.reads == ["a", "a"]
+
+
+async def test_a_caller_that_gives_up_does_not_cancel_the_read_others_wait_for():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    source.gate = asyncio.Event()
+    leaving, staying = asyncio.create_task(cache.get("a")), asyncio.create_task(cache.get("a"))
+    await wait_for_reads(source, 1)
+    leaving.cancel()
+    source.gate.set()
+    assert await staying == 1
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert await cache.get("a") == 1 and source.reads == ["a"]
+
+
+async def test_a_failed_read_reaches_its_callers_and_is_not_kept():
+    source, clock = Source(a=ConnectionError("database down")), ManualClock()
+    cache = cache_of(source, clock)
+    with pytest.raises(ConnectionError):
+        await cache.get("a")
+    source.values["a"] = 1
+    assert await cache.get("a") == 1
+
+
+async def test_without_a_clock_the_monotonic_clock_is_used():
+    source = Source(a=1)
+    cache = ReadThroughCache(source.load, ttl_seconds=60, max_entries=10)
+    await cache.get("a")
+    await cache.get("a")
+    assert source.reads == ["a"]
+
+
+def test_settings_that_cannot_work_are_refused():
+    for ttl_seconds, max_entries in ((-1, 10), (1, 0)):
+        with pytest.raises(ValueError):
+            ReadThroughCache(Source().load, ttl_seconds=ttl_seconds, max_entries=max_entries)
+
+
+async def wait_for_reads(source: Source, count: int) -> None:
+    """Lets the event loop run until `count` reads have begun (each is a task of its own)."""
+    for _ in range(100):
+        if len(source.reads) >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{count} reads never began: {source.reads}")

@@ -1,0 +1,96 @@
+"""Revocations as a verifying service keeps them: which tokens a revocation refuses, and each
+candidate's revocations read from SecantusDB once per TTL, by candidate alone, except that one this
+process records is refused at once."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crs_shared.clock import ManualClock
+from crs_shared.messaging.contracts import AccessRevoked
+from crs_shared.mongo import ensure_indexes
+from crs_shared.tokens import (
+    REVOCATION_CACHE_SECONDS, REVOCATION_INDEXES, REVOCATIONS_COLLECTION, Claims, Revocations, revokes,
+)
+from tests.support.apps import unique_database
+from tests.support.commands import CommandLog
+
+ISSUED = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+def claims(candidate_id: str = "C000001", token_id: str = "token-1", issued_at: datetime = ISSUED) -> Claims:
+    return Claims(candidate_id=candidate_id, token_id=token_id, issued_at=issued_at,
+                  expires_at=issued_at + timedelta(minutes=15))
+
+
+def revoked(candidate_id: str = "C000001", token_id: str | None = "token-1",
+            not_before: datetime = ISSUED) -> AccessRevoked:
+    return AccessRevoked(candidate_id=candidate_id, token_id=token_id, not_before=not_before,
+                         expires_at=not_before + timedelta(minutes=15))
+
+
+def test_a_logout_revokes_its_token_only_and_a_reset_every_token_issued_before_it():
+    logout = {"token_id": "token-1", "not_before": ISSUED + timedelta(hours=1)}
+    assert revokes(logout, claims(token_id="token-1"))
+    assert not revokes(logout, claims(token_id="token-2"))
+
+    reset = {"token_id": None, "not_before": ISSUED + timedelta(seconds=1)}
+    assert revokes(reset, claims(issued_at=ISSUED))
+    assert not revokes(reset, claims(issued_at=ISSUED + timedelta(seconds=1)))  # issued at the reset: still valid
+    assert revokes({"not_before": ISSUED + timedelta(seconds=1)}, claims())  # a document without token_id at all
+
+
+def revocation_finds(log: CommandLog) -> list[dict]:
+    return log.filters("find", REVOCATIONS_COLLECTION)
+
+
+@pytest.fixture
+def finds() -> CommandLog:
+    return CommandLog()
+
+
+@pytest.fixture
+async def collection(mongo_url, finds):
+    client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[finds])
+    db = client[unique_database("tokens")]
+    await ensure_indexes(db, {REVOCATIONS_COLLECTION: REVOCATION_INDEXES})
+    yield db[REVOCATIONS_COLLECTION]
+    await client.drop_database(db.name)
+    await client.close()
+
+
+async def test_a_candidates_revocations_are_read_once_per_ttl_by_candidate_alone(collection, finds):
+    clock = ManualClock()
+    revocations = Revocations(collection, clock)
+    await Revocations(collection).record(revoked(token_id="token-1"))  # recorded by another replica
+
+    assert [await revocations.is_revoked(claims(token_id=t)) for t in ("token-1", "token-2", "token-1")] == \
+        [True, False, True]
+    assert revocation_finds(finds) == [{"candidate_id": "C000001"}]  # no $or: the candidate_id index answers it
+
+    clock.advance(timedelta(seconds=REVOCATION_CACHE_SECONDS))
+    assert await revocations.is_revoked(claims(token_id="token-1"))
+    assert len(revocation_finds(finds)) == 2
+
+
+async def test_a_revocation_recorded_here_is_refused_at_once_and_one_recorded_elsewhere_within_the_ttl(collection):
+    clock = ManualClock(ISSUED + timedelta(minutes=1))
+    here, elsewhere = Revocations(collection, clock), Revocations(collection, clock)
+    logged_out, reset_away = claims(token_id="token-1"), claims(token_id="token-2")
+    assert not await here.is_revoked(logged_out) and not await here.is_revoked(reset_away)
+
+    await here.record(revoked(token_id="token-1"))  # as the AccessRevoked handler does
+    assert await here.is_revoked(logged_out)
+
+    await elsewhere.record(revoked(token_id=None, not_before=clock.now()))  # a password reset, seen by the other
+    assert not await here.is_revoked(reset_away)  # up to a TTL late here
+    clock.advance(timedelta(seconds=REVOCATION_CACHE_SECONDS))
+    assert await here.is_revoked(reset_away)
+
+
+async def test_at_most_cache_entries_candidates_are_kept(collection, finds):
+    revocations = Revocations(collection, ManualClock(), cache_entries=2)
+    for candidate_id in ("C000001", "C000002", "C000003", "C000001"):
+        await revocations.is_revoked(claims(candidate_id=candidate_id))
+    assert [f["candidate_id"] for f in revocation_finds(finds)] == ["C000001", "C000002", "C000003", "C000001"]
