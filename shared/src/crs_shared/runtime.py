@@ -81,7 +81,7 @@ class ServiceRuntime:
                              settings.max_message_bytes, settings.consumer_max_deliveries)
         for subscription in subscriptions:
             channel = await self.broker.channel()
-            await channel.set_qos(prefetch_count=self.settings.amqp_prefetch)
+            await channel.set_qos(prefetch_count=subscription.event.CONSUMER_PREFETCH or self.settings.amqp_prefetch)
             queue = await declare_consumer_queue(
                 channel, self.service, subscription.event.ROUTING_KEY, max_deliveries=self.settings.consumer_max_deliveries
             )
