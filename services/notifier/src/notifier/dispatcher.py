@@ -31,8 +31,8 @@ from notifier.repository import NotifierRepository
 
 log = get_logger(__name__)
 RECORD_RETRY_FIRST_SECONDS, RECORD_RETRY_MAX_SECONDS = 0.1, 2.0
-# Counting the queue is a query of its own: the gauge is refreshed when the queue runs dry, else
-# at most this often.
+# Counting the queue is a query of its own, whose cost grows with the queue: the gauge is
+# refreshed at most this often.
 QUEUED_GAUGE_SECONDS = 5.0
 
 
@@ -144,13 +144,12 @@ class Dispatcher:
         sent = SentRecords(lambda ids: self._record_sent(ids, token), self._record_group)
         await asyncio.gather(*(self._send(row, token, sent) for row in leased))
         await sent.written()
-        taken = len(handed) or len(leased)
-        await self._count_queued(drained=taken < self._batch and self._handed.empty())
-        return taken
+        await self._count_queued()
+        return len(handed) or len(leased)
 
-    async def _count_queued(self, drained: bool) -> None:
+    async def _count_queued(self) -> None:
         now = asyncio.get_running_loop().time()
-        if drained or now - self._queued_counted_at >= QUEUED_GAUGE_SECONDS:
+        if now - self._queued_counted_at >= QUEUED_GAUGE_SECONDS:
             self._queued_counted_at = now
             QUEUED.set(await self._repository.count({"status": Status.QUEUED}))
 
