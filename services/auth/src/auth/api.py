@@ -38,7 +38,9 @@ router = APIRouter(prefix="/api/auth")
 well_known = APIRouter()
 
 
-def dependencies(request: Request) -> handlers.Dependencies:
+# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread, a thread hop
+# on every request.
+async def dependencies(request: Request) -> handlers.Dependencies:
     return request.app.state.dependencies
 
 

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/notifier")
 ERRORS = {401: {"model": DomainErrorBody}}
 
 
-def operator(
+async def operator(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
 ) -> None:
     if not operator_token_matches(credentials, request.app.state.settings.operator_token):

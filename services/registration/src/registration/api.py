@@ -24,7 +24,7 @@ REFUSALS: dict[type[RegistrationRefused], tuple[int, str, str]] = {
 router = APIRouter(prefix="/api/registration")
 
 
-def dependencies(request: Request) -> handlers.Dependencies:
+async def dependencies(request: Request) -> handlers.Dependencies:
     return request.app.state.dependencies
 
 

@@ -40,7 +40,9 @@ candidate_bearer = HTTPBearer(auto_error=False, scheme_name="CandidateToken",
 ERRORS = {401: {"model": DomainErrorBody}, 404: {"model": DomainErrorBody}}
 
 
-def dependencies(request: Request) -> handlers.Dependencies:
+# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread, a thread hop
+# on every request.
+async def dependencies(request: Request) -> handlers.Dependencies:
     return request.app.state.dependencies
 
 
@@ -59,14 +61,14 @@ async def current_candidate(
         raise invalid_token() from None
 
 
-def operator(
+async def operator(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
 ) -> None:
     if not operator_token_matches(credentials, request.app.state.operator_token):
         raise invalid_operator_token()
 
 
-def verification_rate_limit(request: Request) -> None:
+async def verification_rate_limit(request: Request) -> None:
     client = request.client.host if request.client else "unknown"
     retry_after = request.app.state.verify_limiter.retry_after(client)
     if retry_after:
