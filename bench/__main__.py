@@ -18,9 +18,7 @@ BENCHMARKS = ("release", "login", "read")
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    # 5,000 rather than the 20,000: set-up alone of 20,000 takes over 9 minutes on 2 cores,
-    # bound by SecantusDB (bench/README.md); `--n 20000` and more run, only longer.
-    parser.add_argument("--n", type=int, default=5_000, help="registered candidates and results on release day")
+    parser.add_argument("--n", type=int, default=20_000, help="registered candidates and results on release day")
     parser.add_argument("--only", action="append", choices=BENCHMARKS,
                         help="run only this benchmark (repeatable); the set-up of N candidates always runs")
     parser.add_argument("--clients", type=int, default=50, help="concurrent connections for log-in and reads")
