@@ -38,12 +38,8 @@ class Dependencies:
     repository: NotifierRepository
     inbox: AsyncCollection
     clock: Clock
-    after_commit: Callable[[], None] = lambda: None
-    hand_over: Callable[[list[dict]], Awaitable[None]] = lambda _rows: _nothing()
-
-
-async def _nothing() -> None:
-    return None
+    after_commit: Callable[[], None]  # rows may be due: wake the dispatcher
+    hand_over: Callable[[list[dict]], Awaitable[None]]  # rows just committed, to this process's dispatcher
 
 
 def new_notification(
