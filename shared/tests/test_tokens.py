@@ -1,17 +1,21 @@
 """Revocations as a verifying service keeps them: which tokens a revocation refuses, and each
 candidate's revocations read from SecantusDB once per TTL, by candidate alone, except that one this
-process records is refused at once."""
+process records is refused at once. And a token's signature checked once per TTL, its expiry and
+revocation on every use. (Forged tokens: services/auth/tests/test_access_tokens.py.)"""
 
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymongo import AsyncMongoClient
 
 from crs_shared.clock import ManualClock
 from crs_shared.messaging.contracts import AccessRevoked
 from crs_shared.mongo import ensure_indexes
 from crs_shared.tokens import (
-    REVOCATION_CACHE_SECONDS, REVOCATION_INDEXES, REVOCATIONS_COLLECTION, Claims, Revocations, revokes,
+    AUDIENCE, ISSUER, REVOCATION_CACHE_SECONDS, REVOCATION_INDEXES, REVOCATIONS_COLLECTION,
+    VERIFIED_TOKEN_CACHE_SECONDS, Claims, InvalidToken, JwksKeys, Revocations, TokenVerifier, revokes,
 )
 from tests.support.apps import unique_database
 from tests.support.commands import CommandLog
@@ -94,3 +98,43 @@ async def test_at_most_cache_entries_candidates_are_kept(collection, finds):
     for candidate_id in ("C000001", "C000002", "C000003", "C000001"):
         await revocations.is_revoked(claims(candidate_id=candidate_id))
     assert [f["candidate_id"] for f in revocation_finds(finds)] == ["C000001", "C000002", "C000003", "C000001"]
+
+
+class RevokedIds:
+    def __init__(self):
+        self.token_ids: set[str] = set()
+
+    async def is_revoked(self, claims: Claims) -> bool:
+        return claims.token_id in self.token_ids
+
+
+async def test_a_tokens_signature_is_checked_once_per_ttl_and_its_expiry_and_revocation_on_every_use(monkeypatch):
+    key = Ed25519PrivateKey.generate()
+    jwk = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True) | {"kid": "k1"}
+    clock, revoked_ids = ManualClock(ISSUED), RevokedIds()
+    verifier = TokenVerifier(JwksKeys(jwks={"keys": [jwk]}), revoked_ids, clock)
+    decoded = []
+    monkeypatch.setattr(jwt, "decode", lambda *a, decode=jwt.decode, **k: decoded.append(a[0]) or decode(*a, **k))
+
+    def token(token_id: str, minutes: int = 30) -> str:
+        now = ISSUED.timestamp()
+        return jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "C000001", "jti": token_id, "iat": now,
+                           "exp": now + minutes * 60}, key, algorithm="EdDSA", headers={"kid": "k1"})
+
+    first, second = token("token-1"), token("token-2")
+    for _ in range(3):
+        assert (await verifier.verify(first)).token_id == "token-1"
+    assert decoded == [first]
+
+    revoked_ids.token_ids.add("token-1")  # revoked after its signature was cached: refused at once
+    with pytest.raises(InvalidToken):
+        await verifier.verify(first)
+    assert (await verifier.verify(second)).token_id == "token-2"
+
+    clock.advance(timedelta(seconds=VERIFIED_TOKEN_CACHE_SECONDS))
+    await verifier.verify(second)
+    assert decoded == [first, second, second]  # checked again once the TTL has passed
+
+    clock.advance(timedelta(minutes=30))  # past its expiry, though its checked signature is still kept
+    with pytest.raises(InvalidToken):
+        await verifier.verify(second)

@@ -1,0 +1,29 @@
+"""The bytes the pool sends are the bytes aiosmtplib's `send_message` would have made of the same
+message: the policy's shortcut for short ASCII headers changes the cost, never the email. (Sending
+itself, to the real SMTP server: test_delivery.py and test_emails.py.)"""
+
+from datetime import UTC, datetime
+
+import pytest
+from aiosmtplib.email import flatten_message
+
+from notifier.mailer import SMTP_POLICY
+from notifier.rendering import Rendered, build_message
+
+SUBJECTS = ("Your result for B2 First (FCE) 2026-06 is now available", "您的 B2 First (FCE) 2026-06 成績現已公布",
+            "A subject long enough that it has to be folded over more than one line of the header block, twice " * 2)
+ADDRESSES = ("amy@example.org", "Amy Chen <amy@example.org>", "陳美 <amy@example.org>",
+             "A Very Long Display Name Indeed, Of Someone With Many Given Names <amy.chen@example.org>",
+             "Amy \"the candidate\" Chen <amy@example.org>")
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("to", ADDRESSES)
+def test_the_bytes_sent_are_those_aiosmtplib_would_make(subject, to):
+    message = build_message(
+        Rendered(subject=subject, text="Dear Amy,\nyour result is ready: 176 – B2.\n", html="<p>Dear Amy, 陳美</p>\n"),
+        to=to, mail_from="Results Service <no-reply@results.example>", reply_to="help@results.example",
+        message_id="<n-1@results.example>", date=datetime(2026, 8, 1, 9, 0, tzinfo=UTC), correlation_id="c-1",
+        language="zh-TW",
+    )
+    assert message.as_bytes(policy=SMTP_POLICY) == flatten_message(message, utf8=False, cte_type="8bit")
