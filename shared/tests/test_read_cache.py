@@ -1,5 +1,6 @@
 """The per-process read-through cache: a value is read once per TTL (stepped on the clock, never
-slept), at most `max_entries` are kept, and what this process changes is never read stale."""
+slept), refreshed ahead in its second half without making readers wait, at most `max_entries`
+are kept, and what this process changes is never read stale."""
 
 import asyncio
 from datetime import timedelta
@@ -42,6 +43,34 @@ async def test_a_value_is_read_once_per_ttl():
     clock.advance(timedelta(seconds=0.001))
     assert await cache.get("a") == 2
     assert source.reads == ["a", "a"]
+
+
+async def test_an_entry_read_in_the_second_half_of_its_ttl_is_refreshed_while_readers_keep_it():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    await cache.get("a")
+    clock.advance(timedelta(seconds=0.49))
+    assert await cache.get("a") == 1 and source.reads == ["a"]  # first half: no refresh
+
+    source.values["a"], source.gate = 2, asyncio.Event()  # the database is slow to answer
+    clock.advance(timedelta(seconds=0.01))
+    assert [await cache.get("a") for _ in range(3)] == [1, 1, 1]  # answered at once, not waiting for it
+    await asyncio.sleep(0)  # (one turn of the event loop, for the refresh to start its read)
+    assert source.reads == ["a", "a"]  # one refresh, however many readers
+
+    source.gate.set()
+    await refreshed(cache, "a", 2)
+    clock.advance(timedelta(seconds=0.9))  # older than a TTL since the first read, not since the refresh
+    assert await cache.get("a") == 2 and source.reads == ["a", "a"]
+
+
+async def refreshed(cache: ReadThroughCache, key: str, value, turns: int = 100) -> None:
+    """Waits a bounded number of event-loop turns (no clock time passes) for the refreshed value."""
+    for _ in range(turns):
+        if await cache.get(key) == value:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"the background refresh of {key!r} did not finish")
 
 
 async def test_a_clock_stepped_back_expires_the_entry():

@@ -1,6 +1,9 @@
 """A per-process read-through cache for reads asked far more often than they change: each key's value
 is loaded once, kept for `ttl_seconds`, and at most `max_entries` keys are kept (the least recently
-used go first). Concurrent misses of one key share one load.
+used go first). Concurrent misses of one key share one load. An entry read in the second half of
+its TTL is loaded again in the background while readers keep getting it, so a key read often is
+never waited for: entries loaded together would otherwise expire together, and every reader of
+them would wait for the burst of reads that refills them.
 
 What this process changes it sees at once: `changing(keys)` wraps the write, reads of those keys go
 to the database while it runs, and their entries are dropped when it ends. What another process
@@ -43,14 +46,18 @@ class ReadThroughCache(Generic[K, V]):
             age = self._seconds() - entry[0]
             if 0 <= age < self._ttl:  # a clock stepped back counts as expired
                 self._entries.move_to_end(key)
+                if age >= self._ttl / 2 and key not in self._loading:
+                    self._start_loading(key)  # refreshed ahead; a failure leaves the entry to expire
                 return entry[1]
             del self._entries[key]
-        loading = self._loading.get(key)
-        if loading is None:
-            loading = self._loading[key] = asyncio.create_task(self._fill(key))
-            loading.add_done_callback(lambda task: self._loaded(key, task))
+        loading = self._loading.get(key) or self._start_loading(key)
         # Shielded: a caller that gives up (a client gone) does not cancel the load the others wait for.
         return await asyncio.shield(loading)
+
+    def _start_loading(self, key: K) -> asyncio.Task[V]:
+        loading = self._loading[key] = asyncio.create_task(self._fill(key))
+        loading.add_done_callback(lambda task: self._loaded(key, task))
+        return loading
 
     async def _fill(self, key: K) -> V:
         generation, started = self._generation, self._seconds()
