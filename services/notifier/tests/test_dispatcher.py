@@ -62,6 +62,7 @@ class ManyRowsRepository:
         self.searchable = list(searchable)
         self.leases: list[list[str] | None] = []
         self.recorded: list[list[str]] = []
+        self.owners: set[str] = set()
 
     async def lease_due(self, now, owner, lease, limit, among=None):
         if among is not None:
@@ -73,6 +74,7 @@ class ManyRowsRepository:
 
     async def mark_sent(self, notification_ids, owner, now):
         self.recorded.append(list(notification_ids))
+        self.owners.add(owner)
 
     async def count(self, _query):
         return 0
@@ -90,6 +92,25 @@ async def test_rows_handed_over_are_leased_by_id_and_rows_due_later_are_left_to_
     assert await dispatcher.dispatch_once() == 1  # nothing handed over: a search
     assert repository.leases[-1] is None
     assert [i for group in repository.recorded for i in group] == ["now", "later"]
+
+
+async def test_rows_written_with_the_handover_lease_are_sent_without_leasing_them_again():
+    repository, pool, clock, settings = ManyRowsRepository(), CountingPool(), ManualClock(NOW), Settings()
+    dispatcher = Dispatcher(repository, pool, clock, settings)
+    lease = dispatcher.handover_lease(NOW)
+    assert lease["lease_until"] == NOW + timedelta(seconds=settings.send_lease_seconds)
+
+    await dispatcher.hand_over([dict(ROW, _id="fresh", due_at=NOW, **lease)])
+    assert await dispatcher.dispatch_once() == 1
+    assert repository.leases == [] and len(pool.sent) == 1  # sent, with no lease update
+    assert repository.recorded == [["fresh"]] and repository.owners == {lease["lease_owner"]}
+
+    # One that waited in the hand-over until less than half its lease was left is not sent here:
+    # the search takes it once the lease ends.
+    await dispatcher.hand_over([dict(ROW, _id="waited", due_at=NOW, **lease)])
+    clock.advance(timedelta(seconds=settings.send_lease_seconds / 2 + 1))
+    assert await dispatcher.dispatch_once() == 1
+    assert repository.leases == [] and len(pool.sent) == 1
 
 
 async def test_sends_are_recorded_in_groups():

@@ -15,7 +15,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from pymongo.errors import PyMongoError
@@ -100,11 +100,18 @@ class Dispatcher:
         self._retry_for = timedelta(seconds=settings.retry_for_seconds)
         self._retry_base, self._retry_max = settings.send_retry_base_seconds, settings.send_retry_max_seconds
         self._handed: asyncio.Queue[dict] = asyncio.Queue(maxsize=settings.dispatch_handover_limit)
+        self._handover_owner = f"handover-{uuid.uuid4()}"
         self._wakeup = asyncio.Event()
         self._stopping = False
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def handover_lease(self, now: datetime) -> dict:
+        """The lease this process's handlers write a row due at once with. Handed over after the
+        commit, the row is sent without leasing it again, one database update less an email; if
+        this process dies first, the row waits out the lease and any replica's search takes it."""
+        return {"lease_until": now + self._lease, "lease_owner": self._handover_owner}
 
     async def hand_over(self, rows: list[dict]) -> None:
         """Rows just committed by this process; those not due yet are left to the search."""
@@ -138,14 +145,26 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """One pass: the rows handed over, if any, else a search. Returns how many rows it took up."""
         handed = [self._handed.get_nowait() for _ in range(min(self._batch, self._handed.qsize()))]
+        now = self._clock.now()
+        # A handed-over row still holding most of its hand-over lease is sent as it is; one written
+        # without it (it fell due between the write and the hand-over) is leased now. One that
+        # waited in the hand-over until its lease ran low (a slow SMTP server) is left to the
+        # search once the lease ends, like a row of a process that died.
+        ready = [row for row in handed if self._holds_handover_lease(row, now)]
+        unleased = [row for row in handed if row.get("lease_owner") is None]
         token = str(uuid.uuid4())
-        leased = await self._repository.lease_due(self._clock.now(), token, self._lease, self._batch,
-                                                  among=handed or None)
+        leased = await self._repository.lease_due(now, token, self._lease, self._batch, among=unleased or None) \
+            if unleased or not handed else []
+        sent_ready = SentRecords(lambda ids: self._record_sent(ids, self._handover_owner), self._record_group)
         sent = SentRecords(lambda ids: self._record_sent(ids, token), self._record_group)
-        await asyncio.gather(*(self._send(row, token, sent) for row in leased))
-        await sent.written()
+        await asyncio.gather(*(self._send(row, self._handover_owner, sent_ready) for row in ready),
+                             *(self._send(row, token, sent) for row in leased))
+        await asyncio.gather(sent_ready.written(), sent.written())
         await self._count_queued()
         return len(handed) or len(leased)
+
+    def _holds_handover_lease(self, row: dict, now: datetime) -> bool:
+        return row.get("lease_owner") == self._handover_owner and row["lease_until"] - now >= self._lease / 2
 
     async def _count_queued(self) -> None:
         now = asyncio.get_running_loop().time()

@@ -40,12 +40,16 @@ class Dependencies:
     clock: Clock
     after_commit: Callable[[], None]  # rows may be due: wake the dispatcher
     hand_over: Callable[[list[dict]], Awaitable[None]]  # rows just committed, to this process's dispatcher
+    handover_lease: Callable[[datetime], dict]  # the lease a row due at once is written with, for that dispatcher
 
 
 def new_notification(
-    kind: Kind, source: str, envelope: Envelope, contact: dict, context: dict, *, now: datetime,
+    kind: Kind, source: str, envelope: Envelope, contact: dict, context: dict, *, now: datetime, lease: dict,
     due_at: datetime | None = None,
 ) -> dict:
+    """A queued row. One due at once is written already leased (`lease`) to this process's
+    dispatcher, which is handed it after the commit and sends it without leasing it again."""
+    due_at = due_at or now
     names = {"candidate_id": contact["_id"], "given_name": contact["given_name"], "family_name": contact["family_name"]}
     return {
         "_id": notification_id(source, contact["_id"], kind),
@@ -57,9 +61,8 @@ def new_notification(
         "event_id": envelope.event_id,
         "correlation_id": envelope.correlation_id,
         "status": Status.QUEUED,
-        "due_at": due_at or now,
-        "lease_until": now,
-        "lease_owner": None,
+        "due_at": due_at,
+        **(lease if due_at <= now else {"lease_until": now, "lease_owner": None}),
         "attempts": 0,
         "created_at": now,
     }
@@ -89,7 +92,8 @@ async def _notify_contact(
         if contact is None:
             raise UnknownContact(f"no contact for candidate {candidate_id} yet")
         return await deps.repository.add_notifications(
-            session, [new_notification(kind, envelope.event_id, envelope, contact, context, now=now)])
+            session, [new_notification(kind, envelope.event_id, envelope, contact, context, now=now,
+                                      lease=deps.handover_lease(now))])
 
     await _record(deps, envelope, handler, work)
 
@@ -100,7 +104,8 @@ async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event:
                    "family_name": event.family_name, "language": event.language, "updated_at": now}
         await deps.repository.upsert_contact(session, contact)
         return await deps.repository.add_notifications(
-            session, [new_notification(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, envelope, contact, {}, now=now)])
+            session, [new_notification(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, envelope, contact, {}, now=now,
+                                      lease=deps.handover_lease(now))])
 
     await _record(deps, envelope, "on_candidate_registered", work)
 
@@ -118,8 +123,9 @@ async def on_results_published(deps: Dependencies, envelope: Envelope, event: Re
 
     async def work(session: Session, now: datetime) -> list[dict]:
         contacts = await deps.repository.find_contacts(session, candidate_ids)
-        rows = [new_notification(Kind.RESULTS_READY, source, envelope, c, context, now=now, due_at=event.release_at)
-                for c in contacts]
+        lease = deps.handover_lease(now)
+        rows = [new_notification(Kind.RESULTS_READY, source, envelope, c, context, now=now, lease=lease,
+                                 due_at=event.release_at) for c in contacts]
         known = await deps.repository.known_ids(session, [r["_id"] for r in rows])
         return await deps.repository.add_notifications(session, [r for r in rows if r["_id"] not in known])
 
