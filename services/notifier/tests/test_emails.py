@@ -1,6 +1,6 @@
 """Every email kind, in both languages, through the real broker and SMTP server."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
