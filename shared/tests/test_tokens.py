@@ -116,10 +116,10 @@ async def test_a_tokens_signature_is_checked_once_per_ttl_and_its_expiry_and_rev
     decoded = []
     monkeypatch.setattr(jwt, "decode", lambda *a, decode=jwt.decode, **k: decoded.append(a[0]) or decode(*a, **k))
 
-    def token(token_id: str, minutes: int = 30) -> str:
+    def token(token_id: str) -> str:
         now = ISSUED.timestamp()
         return jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "C000001", "jti": token_id, "iat": now,
-                           "exp": now + minutes * 60}, key, algorithm="EdDSA", headers={"kid": "k1"})
+                           "exp": now + 30 * 60}, key, algorithm="EdDSA", headers={"kid": "k1"})
 
     first, second = token("token-1"), token("token-2")
     for _ in range(3):

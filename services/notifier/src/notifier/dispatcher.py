@@ -3,11 +3,12 @@ dispatch at once without sending the same email twice; a row is marked sent only
 server accepted it, in groups (one database write per `dispatch_record_group` sends). Passing
 failures are retried with backoff for `retry_for_seconds`.
 
-Rows this process has just committed are handed over in memory and leased by `_id`, without a
-search for due rows (a search's cost grows with the queue: on release day, the whole batch) and
-without reading them back. The search still runs whenever nothing is handed over, so rows of a
-crashed process, of another replica, retries and rows due later are all sent; a handed-over row
-lost in a crash is only a shortcut lost. The hand-over holds at most `dispatch_handover_limit`
+Rows this process has just committed are handed over in memory, without a search for due rows (a
+search's cost grows with the queue: on release day, the whole batch). A row due at once was written
+already leased to this dispatcher (`handover_lease`) and is sent as it is; one written unleased is
+leased by `_id` and not read back. The search still runs whenever nothing is handed over, so rows
+of a crashed process, of another replica, retries and rows due later are all sent; a handed-over
+row lost in a crash is only a shortcut lost. The hand-over holds at most `dispatch_handover_limit`
 rows: a consumer that gets ahead of the sending waits, so memory does not grow with the batch."""
 
 import asyncio
