@@ -21,7 +21,7 @@ class OneRowRepository:
         self.recorded: list[tuple[str, str]] = []
         self.leased = False
 
-    async def lease_due(self, now, owner, lease, limit, among=None):
+    async def lease_due(self, now, owner, lease, limit):
         if self.leased:
             return []
         self.leased = True
@@ -56,19 +56,16 @@ async def test_an_email_accepted_during_a_database_outage_is_recorded_once_the_d
 
 
 class ManyRowsRepository:
-    """Leases whatever it is asked for (ids handed over) or `searchable` (a search)."""
+    """A search leases `searchable`."""
 
     def __init__(self, searchable: list[str] = ()):
         self.searchable = list(searchable)
-        self.leases: list[list[str] | None] = []
+        self.searches = 0
         self.recorded: list[list[str]] = []
         self.owners: set[str] = set()
 
-    async def lease_due(self, now, owner, lease, limit, among=None):
-        if among is not None:
-            self.leases.append([row["_id"] for row in among])
-            return among
-        self.leases.append(None)
+    async def lease_due(self, now, owner, lease, limit):
+        self.searches += 1
         ids, self.searchable = self.searchable, []
         return [dict(ROW, _id=i) for i in ids]
 
@@ -80,20 +77,6 @@ class ManyRowsRepository:
         return 0
 
 
-async def test_rows_handed_over_are_leased_by_id_and_rows_due_later_are_left_to_the_search():
-    repository, pool = ManyRowsRepository(searchable=["later"]), CountingPool()
-    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings())
-
-    later = NOW + timedelta(hours=1)
-    await dispatcher.hand_over([dict(ROW, _id="now", due_at=NOW), dict(ROW, _id="later", due_at=later)])
-    assert await dispatcher.dispatch_once() == 1
-    assert repository.leases == [["now"]]
-
-    assert await dispatcher.dispatch_once() == 1  # nothing handed over: a search
-    assert repository.leases[-1] is None
-    assert [i for group in repository.recorded for i in group] == ["now", "later"]
-
-
 async def test_rows_written_with_the_handover_lease_are_sent_without_leasing_them_again():
     repository, pool, clock, settings = ManyRowsRepository(), CountingPool(), ManualClock(NOW), Settings()
     dispatcher = Dispatcher(repository, pool, clock, settings)
@@ -102,7 +85,7 @@ async def test_rows_written_with_the_handover_lease_are_sent_without_leasing_the
 
     await dispatcher.hand_over([dict(ROW, _id="fresh", due_at=NOW, **lease)])
     assert await dispatcher.dispatch_once() == 1
-    assert repository.leases == [] and len(pool.sent) == 1  # sent, with no lease update
+    assert repository.searches == 0 and len(pool.sent) == 1  # sent, with no lease update
     assert repository.recorded == [["fresh"]] and repository.owners == {lease["lease_owner"]}
 
     # One that waited in the hand-over until less than half its lease was left is not sent here:
@@ -110,7 +93,18 @@ async def test_rows_written_with_the_handover_lease_are_sent_without_leasing_the
     await dispatcher.hand_over([dict(ROW, _id="waited", due_at=NOW, **lease)])
     clock.advance(timedelta(seconds=settings.send_lease_seconds / 2 + 1))
     assert await dispatcher.dispatch_once() == 1
-    assert repository.leases == [] and len(pool.sent) == 1
+    assert repository.searches == 0 and len(pool.sent) == 1
+
+
+async def test_rows_due_later_are_not_handed_over_but_left_to_the_search():
+    repository, pool = ManyRowsRepository(searchable=["later"]), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings())
+
+    later = NOW + timedelta(hours=1)
+    await dispatcher.hand_over([dict(ROW, _id="later", due_at=later, lease_until=later, lease_owner=None)])
+    assert await dispatcher.dispatch_once() == 1  # nothing handed over: a search
+    assert repository.searches == 1
+    assert repository.recorded == [["later"]] and len(pool.sent) == 1
 
 
 async def test_sends_are_recorded_in_groups():

@@ -25,7 +25,7 @@ def test_a_row_due_at_once_is_written_leased_to_the_dispatcher_it_is_handed_to()
     assert row(NOW)["lease_owner"] == "handover-1"
 
 
-def test_a_row_due_later_is_written_unleased_for_the_search():
+def test_a_row_due_later_is_written_unleased_and_free_to_take_from_its_due_time():
     later = NOW + timedelta(hours=2)
     assert {k: row(later)[k] for k in ("due_at", "lease_until", "lease_owner")} == \
-        {"due_at": later, "lease_until": NOW, "lease_owner": None}
+        {"due_at": later, "lease_until": later, "lease_owner": None}

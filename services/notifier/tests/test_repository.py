@@ -1,5 +1,5 @@
-"""Leasing against the real database: rows handed over are leased by `_id` and, when all of them
-were still free, not read back; rows another pass holds stay with it."""
+"""Leasing against the real database: a search takes the rows free to take (their `lease_until`
+passed), never a row another pass holds, one due later, or one sent or failed."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -8,7 +8,7 @@ import pytest
 
 from crs_shared.mongo import create_client
 from notifier.domain.notifications import Status
-from notifier.repository import NotifierRepository
+from notifier.repository import FINISHED, NotifierRepository
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -31,37 +31,32 @@ async def add(repository: NotifierRepository, rows: list[dict]) -> None:
     await repository._notifications.insert_many([dict(r) for r in rows])
 
 
-async def test_rows_handed_over_are_leased_by_id_and_returned_with_their_lease(repository):
-    rows = [row(f"n{i}") for i in range(3)]
-    await add(repository, rows)
+async def test_a_search_leases_the_longest_free_rows_and_none_leased_due_later_or_finished(repository):
+    later = NOW + timedelta(hours=1)
+    await add(repository, [
+        row("b"), dict(row("a"), lease_until=NOW - timedelta(minutes=1)),
+        dict(row("later"), due_at=later, lease_until=later),
+        dict(row("held"), lease_until=NOW + LEASE, lease_owner="another dispatcher"),
+        dict(row("sent"), status=Status.SENT, lease_until=FINISHED),
+        dict(row("early"), due_at=later),  # free to take by its lease, but not due: never sent early
+    ])
 
-    leased = await repository.lease_due(NOW, "pass-1", LEASE, 50, among=rows)
+    leased = await repository.lease_due(NOW, "pass-1", LEASE, 1)
 
-    assert [r["_id"] for r in leased] == ["n0", "n1", "n2"]
-    assert all(r["lease_owner"] == "pass-1" and r["lease_until"] == NOW + LEASE for r in leased)
-    stored = await repository.find({"lease_owner": "pass-1"})
-    assert sorted(r["_id"] for r in stored) == ["n0", "n1", "n2"]
-
-
-async def test_a_handed_over_row_another_pass_holds_or_sent_stays_out_of_the_lease(repository):
-    rows = [row(f"n{i}") for i in range(3)]
-    await add(repository, rows)
-    assert len(await repository.lease_due(NOW, "other", LEASE, 50, among=rows[:1])) == 1
-    await repository.mark_sent(["n0"], "other", NOW)
-    assert len(await repository.lease_due(NOW, "other", LEASE, 50, among=rows[1:2])) == 1
-
-    leased = await repository.lease_due(NOW, "pass-2", LEASE, 50, among=rows)
-
-    assert [r["_id"] for r in leased] == ["n2"]
-    assert (await repository.get("n0"))["status"] == Status.SENT
-    assert (await repository.get("n1"))["lease_owner"] == "other"
+    assert [(r["_id"], r["lease_owner"], r["lease_until"]) for r in leased] == [("a", "pass-1", NOW + LEASE)]
+    assert [r["_id"] for r in await repository.lease_due(NOW, "pass-2", LEASE, 50)] == ["b"]
+    assert await repository.lease_due(NOW, "pass-3", LEASE, 50) == []
+    assert (await repository.get("held"))["lease_owner"] == "another dispatcher"
 
 
-async def test_a_search_leases_the_earliest_due_and_nothing_due_later(repository):
-    later = dict(row("later"), due_at=NOW + timedelta(hours=1))
-    await add(repository, [row("b"), dict(row("a"), due_at=NOW - timedelta(minutes=1)), later])
+async def test_a_row_sent_or_failed_is_never_free_again_until_requeued(repository):
+    await add(repository, [row("sent"), row("failed")])
+    assert len(await repository.lease_due(NOW, "pass-1", LEASE, 50)) == 2
+    await repository.mark_sent(["sent"], "pass-1", NOW)
+    await repository.mark_failed("failed", "pass-1", NOW, "mailbox unavailable")
 
-    leased = await repository.lease_due(NOW, "pass-3", LEASE, 1)
+    a_year_on = NOW + timedelta(days=365)
+    assert await repository.lease_due(a_year_on, "pass-2", LEASE, 50) == []
 
-    assert [r["_id"] for r in leased] == ["a"]
-    assert [r["_id"] for r in await repository.lease_due(NOW, "pass-4", LEASE, 50)] == ["b"]
+    assert await repository.requeue_failed(a_year_on) == 1
+    assert [r["_id"] for r in await repository.lease_due(a_year_on, "pass-3", LEASE, 50)] == ["failed"]

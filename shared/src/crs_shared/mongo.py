@@ -15,9 +15,10 @@ T = TypeVar("T")
 Session = AsyncClientSession
 
 # SecantusDB (local runs, tests, benchmarks) matches every document it finds against the whole
-# `$in` list, so one `$in` of k values costs about k² (1,000 ids: 1.4 s; ten of 100: 0.2 s).
+# `$in` list, so one `$in` of k values costs about k² (1,000 ids found: 0.74 ms of its CPU an id;
+# in lists of 100, 0.11 ms; of 25, 0.05 ms, where the round trips begin to cost more than they save).
 # MongoDB does not care, and a few more round trips cost it little.
-IN_QUERY_CHUNK = 100
+IN_QUERY_CHUNK = 25
 
 
 def in_chunks(values: list[T], size: int = IN_QUERY_CHUNK) -> Iterator[list[T]]:

@@ -48,7 +48,8 @@ def new_notification(
     due_at: datetime | None = None,
 ) -> dict:
     """A queued row. One due at once is written already leased (`lease`) to this process's
-    dispatcher, which is handed it after the commit and sends it without leasing it again."""
+    dispatcher, which is handed it after the commit and sends it without leasing it again; one due
+    later is free to take from its due time (`lease_until`, see `notifier.repository`)."""
     due_at = due_at or now
     names = {"candidate_id": contact["_id"], "given_name": contact["given_name"], "family_name": contact["family_name"]}
     return {
@@ -62,7 +63,7 @@ def new_notification(
         "correlation_id": envelope.correlation_id,
         "status": Status.QUEUED,
         "due_at": due_at,
-        **(lease if due_at <= now else {"lease_until": now, "lease_owner": None}),
+        **(lease if due_at <= now else {"lease_until": due_at, "lease_owner": None}),
         "attempts": 0,
         "created_at": now,
     }
