@@ -41,7 +41,7 @@ class CountingPool:
     def __init__(self):
         self.sent = []
 
-    async def send(self, message):
+    async def send(self, message, sender, recipients):
         self.sent.append(message["Message-ID"])
 
 

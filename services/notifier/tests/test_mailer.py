@@ -3,6 +3,7 @@ message: the policy's shortcut for short ASCII headers changes the cost, never t
 itself, to the real SMTP server: test_delivery.py and test_emails.py.)"""
 
 from datetime import UTC, datetime
+from email import message_from_bytes
 
 import pytest
 from aiosmtplib.email import flatten_message
@@ -27,3 +28,14 @@ def test_the_bytes_sent_are_those_aiosmtplib_would_make(subject, to):
         language="zh-TW",
     )
     assert message.as_bytes(policy=SMTP_POLICY) == flatten_message(message, utf8=False, cte_type="8bit")
+
+
+def test_a_part_holding_boundary_like_lines_comes_back_whole():
+    text = "--=_0123456789abcdef0123456789abcdef\n=_ and =3D as they are\n"
+    message = build_message(
+        Rendered(subject="S", text=text, html="<p>--=_</p>\n"), to="amy@example.org", mail_from="a@results.example",
+        reply_to="a@results.example", message_id="<n-1@results.example>", date=datetime(2026, 8, 1, tzinfo=UTC),
+    )
+    parsed = message_from_bytes(message.as_bytes(policy=SMTP_POLICY))
+    parts = [part.get_payload(decode=True).decode() for part in parsed.get_payload()]
+    assert parts == [text, "<p>--=_</p>\n"]

@@ -12,10 +12,12 @@ rows: a consumer that gets ahead of the sending waits, so memory does not grow w
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 import structlog
 from pymongo.errors import PyMongoError
@@ -51,9 +53,13 @@ class Sender:
             "forgot_url": f"{self.public_base_url}/forgot-password",
         }
 
+    @functools.cached_property
+    def envelope_from(self) -> str:
+        return parseaddr(self.mail_from)[1]
+
     @property
     def domain(self) -> str:
-        return self.mail_from.rsplit("@", 1)[-1].strip(" >")
+        return self.envelope_from.rsplit("@", 1)[-1]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Sender":
@@ -182,7 +188,7 @@ class Dispatcher:
             date=self._clock.now(), correlation_id=row.get("correlation_id"), language=row["language"],
         )
         try:
-            await self._pool.send(message)
+            await self._pool.send(message, self._sender.envelope_from, [row["email"]])
         except PermanentSendError as exc:
             await self._repository.mark_failed(row["_id"], token, self._clock.now(), str(exc))
             NOTIFICATIONS.labels(row["kind"], "failed").inc()

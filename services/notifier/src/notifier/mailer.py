@@ -9,7 +9,6 @@ from email.message import Message
 from email.policy import Compat32
 
 import aiosmtplib
-from aiosmtplib.email import extract_recipients, extract_sender
 
 
 class TransientSendError(Exception):
@@ -53,13 +52,14 @@ class SmtpPool:
             self._next_slot = slot + self._interval
             await asyncio.sleep(slot - loop.time())
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, sender: str, recipients: list[str]) -> None:
+        """`sender` and `recipients` are the envelope's bare addresses: given, not parsed again from
+        the message's headers, which cost as much as building the message."""
         client = await self._idle.get()
         await self._throttle()
         try:
             if not client.is_connected:
                 await client.connect()
-            sender, recipients = extract_sender(message), extract_recipients(message)
             # As aiosmtplib's send_message: SMTPUTF8 only when an address needs it. The body is
             # 7-bit (quoted-printable), so it needs no 8BITMIME.
             options = [] if (sender + "".join(recipients)).isascii() else ["SMTPUTF8"]
