@@ -58,7 +58,7 @@ def timed(service: str, route: str, status: str, method: str = "GET") -> float:
 
 
 async def test_the_request_id_is_the_correlation_id_of_the_handler_and_its_log_lines(capsys):
-    configure_logging("edge", json=True)
+    configure_logging("edge", json=True, level="DEBUG")
     async with client(app_with_routes("edge")) as http:
         answer = await http.get("/things/42", headers={"X-Request-ID": "req-abc"})
         unnamed = await http.get("/things/43")
@@ -71,7 +71,7 @@ async def test_the_request_id_is_the_correlation_id_of_the_handler_and_its_log_l
 
 
 async def test_every_answer_carries_the_request_id_once_and_an_unusable_one_is_replaced(capsys):
-    configure_logging("edge", json=True)
+    configure_logging("edge", json=True, level="DEBUG")
     async with client(app_with_routes("edge")) as http:
         refused = await http.get("/refused", headers={"X-Request-ID": "req-409"})
         own = await http.get("/own-request-id", headers={"X-Request-ID": "req-own"})
@@ -87,6 +87,17 @@ async def test_every_answer_carries_the_request_id_once_and_an_unusable_one_is_r
     requests = [(r["correlation_id"], r["path"], r["status"]) for r in requests if r["event"] == "request"][:3]
     assert requests == [("req-409", "/refused", 409), ("req-own", "/own-request-id", 200),
                         ("req-streamed", "/streamed", 200)]
+
+
+async def test_at_info_only_refused_and_failed_requests_are_logged_since_the_gateway_logs_them_all(capsys):
+    configure_logging("edge", json=True, level="INFO")
+    async with client(app_with_routes("edge")) as http:
+        for path in ("/things/1", "/refused", "/broken", "/nowhere"):
+            await http.get(path, headers={"X-Request-ID": f"req-{path[1:]}"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    requests = [(r["correlation_id"], r["status"]) for r in lines if r["event"] == "request"]
+    assert requests == [("req-refused", 409), ("req-broken", 500), ("req-nowhere", 404)]
+    assert any(r["event"] == "thing read" and r["correlation_id"] == "req-things/1" for r in lines)
 
 
 async def test_requests_are_timed_per_route_template_method_and_status():

@@ -1,5 +1,5 @@
 """The per-process read-through cache: a value is read once per TTL (stepped on the clock, never
-slept), refreshed ahead in its second half without making readers wait, at most `max_entries`
+slept), refreshed ahead in its last fifth without making readers wait, at most `max_entries`
 are kept, and what this process changes is never read stale."""
 
 import asyncio
@@ -45,22 +45,22 @@ async def test_a_value_is_read_once_per_ttl():
     assert source.reads == ["a", "a"]
 
 
-async def test_an_entry_read_in_the_second_half_of_its_ttl_is_refreshed_while_readers_keep_it():
+async def test_an_entry_read_in_the_last_fifth_of_its_ttl_is_refreshed_while_readers_keep_it():
     source, clock = Source(a=1), ManualClock()
     cache = cache_of(source, clock)
     await cache.get("a")
-    clock.advance(timedelta(seconds=0.49))
-    assert await cache.get("a") == 1 and source.reads == ["a"]  # first half: no refresh
+    clock.advance(timedelta(seconds=0.79))
+    assert await cache.get("a") == 1 and source.reads == ["a"]  # before the last fifth: no refresh
 
     source.values["a"], source.gate = 2, asyncio.Event()  # the database is slow to answer
-    clock.advance(timedelta(seconds=0.01))
+    clock.advance(timedelta(seconds=0.02))
     assert [await cache.get("a") for _ in range(3)] == [1, 1, 1]  # answered at once, not waiting for it
     await asyncio.sleep(0)  # (one turn of the event loop, for the refresh to start its read)
     assert source.reads == ["a", "a"]  # one refresh, however many readers
 
     source.gate.set()
     await refreshed(cache, "a", 2)
-    clock.advance(timedelta(seconds=0.9))  # older than a TTL since the first read, not since the refresh
+    clock.advance(timedelta(seconds=0.5))  # older than a TTL since the first read, not since the refresh
     assert await cache.get("a") == 2 and source.reads == ["a", "a"]
 
 
