@@ -5,11 +5,12 @@ import json
 import uuid
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
 
-from crs_shared.http import DomainError, install_edge, operator_token_matches
+from crs_shared.http import DomainError, EndpointAnswers, install_edge, operator_token_matches
 from crs_shared.logging import configure_logging, current_correlation_id, get_logger
 from tests.support.metrics import sample
 
@@ -116,6 +117,30 @@ async def test_requests_are_timed_per_route_template_method_and_status():
     assert timed(service, "/readyz", "503") == 1
     labels = f'method="GET",route="/things/{{thing_id}}",service="{service}",status="200"'
     assert f"http_request_duration_seconds_count{{{labels}}} 3.0" in exposed
+
+
+async def test_a_route_answered_by_its_endpoint_is_documented_timed_and_refused_like_any_other():
+    class Thing(BaseModel):
+        name: str
+
+    async def thing(request: Request) -> Response:
+        if request.headers.get("X-Refuse"):
+            raise DomainError(409, "refused", "No.")
+        return Response(Thing(name=request.url.path).model_dump_json(), media_type="application/json")
+
+    service = f"edge{uuid.uuid4().hex[:6]}"
+    configure_logging(service)
+    app = app_with_routes(service)
+    app.router.add_api_route("/plain", thing, methods=["GET"], response_model=Thing,
+                             openapi_extra={"security": [{"Scheme": []}]}, route_class_override=EndpointAnswers)
+    async with client(app) as http:
+        answered, refused = await http.get("/plain"), await http.get("/plain", headers={"X-Refuse": "1"})
+        documented = (await http.get("/openapi.json")).json()["paths"]["/plain"]["get"]
+    assert answered.json() == {"name": "/plain"} and "X-Request-ID" in answered.headers
+    assert refused.status_code == 409 and refused.json() == {"detail": "No.", "code": "refused"}
+    assert documented["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Thing"}
+    assert documented["security"] == [{"Scheme": []}] and "parameters" not in documented
+    assert timed(service, "/plain", "200") == 1 and timed(service, "/plain", "409") == 1
 
 
 def test_only_the_exact_operator_token_matches():
