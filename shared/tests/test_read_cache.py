@@ -1,5 +1,5 @@
 """The per-process read-through cache: a value is read once per TTL (stepped on the clock, never
-slept), refreshed ahead in its last fifth without making readers wait, at most `max_entries`
+slept), refreshed ahead late in its TTL without making readers wait, at most `max_entries`
 are kept, and what this process changes is never read stale."""
 
 import asyncio
@@ -45,15 +45,15 @@ async def test_a_value_is_read_once_per_ttl():
     assert source.reads == ["a", "a"]
 
 
-async def test_an_entry_read_in_the_last_fifth_of_its_ttl_is_refreshed_while_readers_keep_it():
+async def test_an_entry_read_late_in_its_ttl_is_refreshed_while_readers_keep_it():
     source, clock = Source(a=1), ManualClock()
     cache = cache_of(source, clock)
     await cache.get("a")
-    clock.advance(timedelta(seconds=0.79))
-    assert await cache.get("a") == 1 and source.reads == ["a"]  # before the last fifth: no refresh
+    clock.advance(timedelta(seconds=0.69))
+    assert await cache.get("a") == 1 and source.reads == ["a"]  # before 70% of the TTL: no refresh
 
     source.values["a"], source.gate = 2, asyncio.Event()  # the database is slow to answer
-    clock.advance(timedelta(seconds=0.02))
+    clock.advance(timedelta(seconds=0.22))  # past 90%: refreshed, whatever the key's own point
     assert [await cache.get("a") for _ in range(3)] == [1, 1, 1]  # answered at once, not waiting for it
     await asyncio.sleep(0)  # (one turn of the event loop, for the refresh to start its read)
     assert source.reads == ["a", "a"]  # one refresh, however many readers
@@ -62,6 +62,24 @@ async def test_an_entry_read_in_the_last_fifth_of_its_ttl_is_refreshed_while_rea
     await refreshed(cache, "a", 2)
     clock.advance(timedelta(seconds=0.5))  # older than a TTL since the first read, not since the refresh
     assert await cache.get("a") == 2 and source.reads == ["a", "a"]
+
+
+async def test_keys_loaded_together_are_refreshed_at_different_ages_of_their_ttl():
+    keys = [f"candidate-{n}" for n in range(100)]
+    source, clock = Source(**dict.fromkeys(keys, 1)), ManualClock()
+    cache = cache_of(source, clock, max_entries=len(keys))
+    for key in keys:
+        await cache.get(key)
+    refreshed_by_age = []
+    for step in range(6):  # ages 700, 750, ... 950 ms: the last is past every key's point
+        clock.advance(timedelta(milliseconds=700 if step == 0 else 50))
+        source.reads.clear()
+        for key in keys:
+            await cache.get(key)
+        await asyncio.sleep(0)
+        refreshed_by_age.append(len(source.reads))
+    # Spread over the 70-90% window, not all at one age; each key once.
+    assert max(refreshed_by_age) < len(keys) / 2 and sum(refreshed_by_age) == len(keys)
 
 
 async def refreshed(cache: ReadThroughCache, key: str, value, turns: int = 100) -> None:
