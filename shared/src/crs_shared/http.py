@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.routing import APIRoute
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
