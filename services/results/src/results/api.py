@@ -56,8 +56,9 @@ class CandidateBearer(HTTPBearer):
         credentials = await super().__call__(request)
         if credentials is None:
             raise invalid_token()
+        deps = await dependencies(request)
         try:
-            return (await request.app.state.dependencies.verifier.verify(credentials.credentials)).candidate_id
+            return (await deps.verifier.verify(credentials.credentials)).candidate_id
         except InvalidToken:
             raise invalid_token() from None
 
@@ -91,7 +92,7 @@ def refused(refusal: ResultsRefusal) -> DomainError:
 # checked here, and the answer serialised here, once.
 async def my_results(request: Request) -> Response:
     candidate_id = await candidate_token(request)
-    results = await handlers.my_results(request.app.state.dependencies, candidate_id)
+    results = await handlers.my_results(await dependencies(request), candidate_id)
     body = MyResults(candidate_id=candidate_id, results=[Result.of(doc) for doc in results]).model_dump_json()
     return Response(body, media_type="application/json", headers=PRIVATE)
 
