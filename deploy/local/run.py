@@ -1,6 +1,8 @@
 """`make run`: starts what is missing of the local infrastructure, then the four services and the
 gateway (nginx, serving the web portal), and prints the URLs. Ctrl-C stops everything it started,
-by PID, in reverse order."""
+by PID, in reverse order: the gateway and the services first (the Ctrl-C reaches them too), then the
+SMTP capture server and SecantusDB, which it does not reach (crs_tools.local_stack.spawn), so the
+services shut down with their database and mail server still there."""
 
 import os
 import signal
@@ -44,8 +46,10 @@ def _interrupt(*_) -> None:
 def main() -> None:
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     # Explicit, because a shell that starts us in the background leaves SIGINT ignored.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGHUP too (the terminal closed): SecantusDB and the SMTP server do not get it, so they are
+    # stopped here like on Ctrl-C.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     started: list[Child] = []
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     mongodb_url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")

@@ -71,11 +71,15 @@ class Child:
         self.process.wait()
 
 
-def spawn(name: str, args: list[str], *, env: dict[str, str] | None = None, log_path: Path | None = None) -> Child:
+def spawn(name: str, args: list[str], *, env: dict[str, str] | None = None, log_path: Path | None = None,
+          own_session: bool = False) -> Child:
+    """`own_session`: out of the terminal's process group, so a Ctrl-C there does not reach it; it
+    stops when its starter stops it, by PID (the database and mail server, so that the services a
+    Ctrl-C stops can still finish their work with them)."""
     log = open(log_path, "ab") if log_path else None
     process = subprocess.Popen(
         args, env={**os.environ, **(env or {})}, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, start_new_session=own_session,
     )
     return Child(name, process, log_path, log)
 
@@ -90,14 +94,15 @@ def secantus_url(port: int) -> str:
 
 def start_secantus(port: int, storage: str, log_path: Path | None = None) -> Child:
     child = spawn("mongodb (SecantusDB)", [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-                                           "--storage-path", storage, "--log-level", "WARNING"], log_path=log_path)
+                                           "--storage-path", storage, "--log-level", "WARNING"], log_path=log_path,
+                  own_session=True)
     wait_for(lambda: port_open("127.0.0.1", port), timeout=60, what="SecantusDB", process=child.process)
     return child
 
 
 def start_smtp_capture(port: int, folder: Path, log_path: Path | None = None) -> Child:
     child = spawn("smtp capture", [str(BIN / "smtp-capture"), "--port", str(port), "--folder", str(folder)],
-                  log_path=log_path)
+                  log_path=log_path, own_session=True)
     wait_for(lambda: port_open("127.0.0.1", port), timeout=30, what="SMTP capture server", process=child.process)
     return child
 
