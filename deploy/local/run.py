@@ -16,7 +16,12 @@ from crs_tools.local_stack import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-VAR = ROOT / "var"
+# Data and logs; CRS_VAR_DIR puts them elsewhere (tests/test_local_run.py does).
+VAR = Path(os.environ.get("CRS_VAR_DIR", ROOT / "var"))
+
+
+def shown(path: Path) -> str:
+    return f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}/"
 
 
 def env_port(name: str, default: int) -> int:
@@ -60,11 +65,13 @@ def main() -> None:
         ensure_nginx()
         mongo = urlsplit(mongodb_url)
         if not port_open(mongo.hostname or "127.0.0.1", mongo.port or 27017):
-            print(f"Starting SecantusDB on 127.0.0.1:{mongo.port or 27017} (data in var/mongo)...", flush=True)
+            print(f"Starting SecantusDB on 127.0.0.1:{mongo.port or 27017} (data in {shown(VAR / 'mongo')})...",
+                  flush=True)
             started.append(start_secantus(mongo.port or 27017, str(VAR / "mongo"), VAR / "log/mongodb.log"))
             mongodb_url = secantus_url(mongo.port or 27017)
         if not port_open(os.environ.get("SMTP_HOST", "127.0.0.1"), smtp_port):
-            print(f"Starting the SMTP capture server on 127.0.0.1:{smtp_port} (mail in var/mail)...", flush=True)
+            print(f"Starting the SMTP capture server on 127.0.0.1:{smtp_port} (mail in {shown(VAR / 'mail')})...",
+                  flush=True)
             started.append(start_smtp_capture(smtp_port, VAR / "mail", VAR / "log/smtp.log"))
         env = {"AMQP_URL": amqp_url, "MONGODB_URL": mongodb_url, "SMTP_PORT": str(smtp_port),
                "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{gateway_port}")}
@@ -84,13 +91,13 @@ def main() -> None:
         print(f"  web portal    http://127.0.0.1:{gateway_port}/   (APIs under http://127.0.0.1:{gateway_port}/api/)")
         for name, url in urls.items():
             print(f"  {name:<13} {url}   (API docs: {url}/docs)")
-        print(f"  mail          var/mail/ (SMTP on 127.0.0.1:{smtp_port})")
-        print("  logs          var/log/\n\nPress Ctrl-C to stop everything started here.", flush=True)
+        print(f"  mail          {shown(VAR / 'mail')} (SMTP on 127.0.0.1:{smtp_port})")
+        print(f"  logs          {shown(VAR / 'log')}\n\nPress Ctrl-C to stop everything started here.", flush=True)
         signal.pause()
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:
-        print(f"Start-up failed: {exc}. See var/log/.", file=sys.stderr)
+        print(f"Start-up failed: {exc}. See {shown(VAR / 'log')}.", file=sys.stderr)
     finally:
         for child in reversed(started):
             print(f"Stopping {child.name} (pid {child.process.pid})...", flush=True)
