@@ -14,7 +14,8 @@ from pathlib import Path
 
 from crs_shared.config import DEV_SECRET
 from crs_tools.local_stack import (
-    Child, free_port, secantus_url, service_wiring, start_gateway, start_secantus, start_service, start_smtp_capture,
+    Child, child_pids, free_port, proc_stat, secantus_url, service_wiring, start_gateway, start_secantus,
+    start_service, start_smtp_capture,
 )
 from tests.support.infrastructure import RabbitVhost
 from tests.support.stack import SERVICES
@@ -123,9 +124,8 @@ def _tree_cpu_seconds(pid: int) -> float:
     """User and system CPU seconds of the process and its live descendants (/proc/PID/stat)."""
     total = 0.0
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = proc_stat(pid)
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += _tree_cpu_seconds(int(child))
+        for child in child_pids(pid):
+            total += _tree_cpu_seconds(child)
     return total

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crs_tools.local_stack import SERVICES, free_port
+from crs_tools.local_stack import SERVICES, child_pids, free_port, proc_stat
 from tests.support.waiting import wait_until_sync
 
 pytestmark = pytest.mark.e2e
@@ -20,15 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 STOP_BOUND = 90  # seconds from the Ctrl-C to exit; generous for a shared 2-core machine
 
 
-def children(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()]
-
-
 def running(pid: int) -> bool:
     """Alive and not a zombie (a child whose parent has exited may wait a while to be reaped)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = proc_stat(pid)[0]
     except FileNotFoundError:
         return False
     return state != "Z"
@@ -50,7 +45,7 @@ def test_ctrl_c_stops_the_services_cleanly_then_the_database_and_mail_server(amq
                         what="make run to print its URLs")
         assert run.poll() is None, output.read_text()
         assert httpx.get(f"http://127.0.0.1:{gateway_port}/", timeout=10).status_code == 200
-        started = children(run.pid)
+        started = child_pids(run.pid)
         assert len(started) == len(SERVICES) + 3  # SecantusDB, SMTP capture and nginx besides
 
         os.killpg(run.pid, signal.SIGINT)
