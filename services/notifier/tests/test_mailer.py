@@ -39,3 +39,14 @@ def test_a_part_holding_boundary_like_lines_comes_back_whole():
     parsed = message_from_bytes(message.as_bytes(policy=SMTP_POLICY))
     parts = [part.get_payload(decode=True).decode() for part in parsed.get_payload()]
     assert parts == [text, "<p>--=_</p>\n"]
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_the_sender_addresses_are_encoded_as_the_recipient_is_every_time(address):
+    for _ in range(2):  # From and Reply-To are worked out once and kept: the second email gets the same
+        message = build_message(
+            Rendered(subject="S", text="t\n", html="<p>t</p>\n"), to=address, mail_from=address, reply_to=address,
+            message_id="<n-1@results.example>", date=datetime(2026, 8, 1, tzinfo=UTC),
+        )
+        assert message["From"] == message["Reply-To"] == message["To"]
+    assert message.as_bytes(policy=SMTP_POLICY).isascii()  # a non-ASCII name goes encoded (RFC 2047)
