@@ -65,7 +65,7 @@ def _address(address: str) -> str:
     return formataddr(parseaddr(address), charset="utf-8")
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # the settings hold two; bounded whatever a caller passes
 def _sender_address(address: str) -> str:
     """From and Reply-To come from the settings, the same for every email: parsed once, not twice
     an email (a quarter of building one)."""
