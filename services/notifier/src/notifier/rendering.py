@@ -23,6 +23,8 @@ _environment = Environment(
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    # The templates ship with the code: no need to stat three files for every email (render 32 to 25 µs).
+    auto_reload=False,
 )
 
 
