@@ -33,7 +33,7 @@ class OneRowRepository:
             raise AutoReconnect("database unreachable")
         self.recorded.extend((notification_id, owner) for notification_id in notification_ids)
 
-    async def count(self, _query):
+    async def count_queued(self):
         return 0
 
 
@@ -73,7 +73,7 @@ class ManyRowsRepository:
         self.recorded.append(list(notification_ids))
         self.owners.add(owner)
 
-    async def count(self, _query):
+    async def count_queued(self):
         return 0
 
 

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo import ASCENDING
 
 from crs_shared.mongo import create_client
 from notifier.domain.notifications import Status
@@ -60,3 +61,33 @@ async def test_a_row_sent_or_failed_is_never_free_again_until_requeued(repositor
 
     assert await repository.requeue_failed(a_year_on) == 1
     assert [r["_id"] for r in await repository.lease_due(a_year_on, "pass-3", LEASE, 50)] == ["failed"]
+
+
+async def test_the_queue_counts_every_row_not_finished_and_the_failed_are_listed_on_their_own(repository):
+    later, held = NOW + timedelta(hours=1), {"lease_until": NOW + LEASE, "lease_owner": "pass-1"}
+    await add(repository, [row("free"), dict(row("held"), **held), dict(row("later"), due_at=later, lease_until=later),
+                           dict(row("sent"), **held), dict(row("failed"), **held)])
+    await repository.mark_sent(["sent"], "pass-1", NOW)
+    await repository.mark_failed("failed", "pass-1", NOW, "mailbox unavailable")
+
+    assert await repository.count_queued() == 3
+    assert [(r["_id"], r["last_error"]) for r in await repository.failed()] == [("failed", "mailbox unavailable")]
+    await repository.requeue_failed(NOW)
+    assert (await repository.count_queued(), await repository.failed()) == (4, [])
+
+
+async def test_a_database_made_by_an_older_notifier_is_upgraded_once_and_its_retired_indexes_dropped(repository):
+    notifications = repository._notifications
+    await notifications.create_index([("status", ASCENDING), ("due_at", ASCENDING)])
+    await notifications.create_index([("candidate_id", ASCENDING)])
+    await add(repository, [row("queued"), dict(row("failed"), status=Status.FAILED, lease_until=FINISHED),
+                           dict(row("sent"), status=Status.SENT, lease_until=NOW)])  # the marks of then
+
+    await repository.upgrade()
+    await repository.upgrade()  # a second replica, or the next start: nothing left to do
+
+    assert list(await notifications.index_information()) == ["_id_"]
+    assert [r["_id"] for r in await repository.failed()] == ["failed"]
+    assert (await repository.get("sent"))["lease_until"] == FINISHED
+    assert await repository.count_queued() == 1
+    assert [r["_id"] for r in await repository.lease_due(NOW + LEASE, "pass-1", LEASE, 50)] == ["queued"]

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
 from crs_shared.http import DomainError, DomainErrorBody, operator_bearer, operator_token_matches
-from notifier.domain.notifications import Status
 from notifier.schemas import FailedNotification, FailedNotifications, Requeued
 
 router = APIRouter(prefix="/api/notifier")
@@ -25,7 +24,7 @@ async def operator(
             dependencies=[Depends(operator)])
 async def failed_notifications(request: Request) -> FailedNotifications:
     repository = request.app.state.dependencies.repository
-    rows = await repository.find({"status": Status.FAILED})
+    rows = await repository.failed()
     return FailedNotifications(failed=[
         FailedNotification(notification_id=r["_id"], kind=r["kind"], candidate_id=r["candidate_id"],
                            failed_at=r.get("failed_at"), reason=r.get("last_error")) for r in rows])

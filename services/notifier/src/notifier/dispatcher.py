@@ -25,7 +25,7 @@ from pymongo.errors import PyMongoError
 from crs_shared.clock import Clock
 from crs_shared.logging import get_logger
 from notifier.config import Settings
-from notifier.domain.notifications import Status, message_id, retry_delay
+from notifier.domain.notifications import message_id, retry_delay
 from notifier.mailer import PermanentSendError, SmtpPool, TransientSendError
 from notifier.metrics import NOTIFICATIONS, QUEUED
 from notifier.rendering import build_message, render
@@ -173,7 +173,7 @@ class Dispatcher:
         now = asyncio.get_running_loop().time()
         if now - self._queued_counted_at >= QUEUED_GAUGE_SECONDS:
             self._queued_counted_at = now
-            QUEUED.set(await self._repository.count({"status": Status.QUEUED}))
+            QUEUED.set(await self._repository.count_queued())
 
     async def _send(self, row: dict, token: str, sent: SentRecords) -> None:
         # Each send runs in its own task (gather), so this binding stays with its own log lines.

@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: FastAPI):
         await runtime.start(INDEXES)
         repository = NotifierRepository(runtime.db)
+        await repository.upgrade()
         pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections,
                         timeout=settings.smtp_timeout_seconds, max_per_second=settings.smtp_max_per_second)
         dispatcher = Dispatcher(repository, pool, runtime.clock, settings)

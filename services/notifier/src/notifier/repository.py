@@ -4,10 +4,12 @@ A notification row is created queued, leased by one dispatcher before its send, 
 after it: a redelivered event finds its row and adds nothing; a crashed send is retried once its
 lease runs out; two replicas never hold the same lease."""
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from crs_shared.mongo import Session, in_chunks
 from notifier.domain.notifications import Status
@@ -16,25 +18,45 @@ CONTACTS = "contacts"
 NOTIFICATIONS = "notifications"
 
 # A queued row is free to take once its `lease_until` has passed: it holds the end of a
-# dispatcher's lease, the due time of a row due later, or the time of its next try. A finished row
-# (sent or failed) holds FINISHED. So a search is one range of one index, and reads only rows it can
-# take however many are queued, leased or finished: by status, SecantusDB read every queued row to
-# check its lease (0.6 s a search with 20,000 leased on release day).
+# dispatcher's lease, the due time of a row due later, or the time of its next try. A sent row
+# holds FINISHED, a failed one GAVE_UP. So a search is one range of one index, and reads only rows it
+# can take however many are queued, leased or finished (by status, SecantusDB read every queued row
+# to check its lease: 0.6 s a search with 20,000 leased on release day); the queue is the range
+# before GAVE_UP, and the failed rows one point. That one index is the only one: each secondary
+# index costs SecantusDB on every row's insert and every update (a status index a third of both,
+# bench/README.md), and a row is inserted and updated once an email.
+GAVE_UP = datetime(9999, 12, 30, tzinfo=UTC)
 FINISHED = datetime(9999, 12, 31, tzinfo=UTC)
+QUEUE = {"lease_until": {"$lt": GAVE_UP}, "status": Status.QUEUED}
+FAILED = {"lease_until": GAVE_UP, "status": Status.FAILED}
 
 INDEXES = {
     CONTACTS: [],
-    NOTIFICATIONS: [
-        IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
-        IndexModel([("lease_until", ASCENDING)]),
-    ],
+    NOTIFICATIONS: [IndexModel([("lease_until", ASCENDING)])],
 }
+# Indexes of older databases, which cost every write and serve no query now: `candidate_id`'s
+# (before the search went by `lease_until`) and the status index (before GAVE_UP; while it is
+# there, the rows' marks are not yet upgraded).
+STATUS_INDEX = "status_1_due_at_1"
+RETIRED_INDEXES = (STATUS_INDEX, "candidate_id_1")
 
 
 class NotifierRepository:
     def __init__(self, db: AsyncDatabase):
         self._contacts = db[CONTACTS]
         self._notifications = db[NOTIFICATIONS]
+
+    async def upgrade(self) -> None:
+        """Brings a database made by an older notifier in line, once: its finished rows get their
+        marks, then the retired indexes go. Run again after a crash in between, it does it again."""
+        retired = [name for name in await self._notifications.index_information() if name in RETIRED_INDEXES]
+        if STATUS_INDEX in retired:
+            for status, mark in ((Status.FAILED, GAVE_UP), (Status.SENT, FINISHED)):
+                await self._notifications.update_many({"status": status, "lease_until": {"$ne": mark}},
+                                                      {"$set": {"lease_until": mark}})
+        for name in retired:
+            with contextlib.suppress(OperationFailure):  # another replica dropped it first
+                await self._notifications.drop_index(name)
 
     async def upsert_contact(self, session: Session, contact: dict) -> None:
         await self._contacts.update_one({"_id": contact["_id"]}, {"$set": contact}, upsert=True, session=session)
@@ -86,15 +108,21 @@ class NotifierRepository:
     async def mark_failed(self, notification_id: str, owner: str, now: datetime, reason: str) -> None:
         await self._notifications.update_one(
             {"_id": notification_id, "lease_owner": owner},
-            {"$set": {"status": Status.FAILED, "failed_at": now, "last_error": reason, "lease_until": FINISHED},
+            {"$set": {"status": Status.FAILED, "failed_at": now, "last_error": reason, "lease_until": GAVE_UP},
              "$inc": {"attempts": 1}},
         )
 
     async def requeue_failed(self, now: datetime) -> int:
         result = await self._notifications.update_many(
-            {"status": Status.FAILED}, {"$set": {"status": Status.QUEUED, "lease_until": now, "attempts": 0}}
+            FAILED, {"$set": {"status": Status.QUEUED, "lease_until": now, "attempts": 0}}
         )
         return result.modified_count
+
+    async def failed(self, limit: int = 100) -> list[dict]:
+        return await self.find(FAILED, limit)
+
+    async def count_queued(self) -> int:
+        return await self.count(QUEUE)
 
     async def find(self, query: dict, limit: int = 100) -> list[dict]:
         return [doc async for doc in self._notifications.find(query).limit(limit)]
