@@ -23,7 +23,7 @@ NOTIFICATIONS = "notifications"
 # can take however many are queued, leased or finished (by status, SecantusDB read every queued row
 # to check its lease: 0.6 s a search with 20,000 leased on release day); the queue is the range
 # before GAVE_UP, and the failed rows one point. That one index is the only one: each secondary
-# index costs SecantusDB on every row's insert and every update (a status index a third of both,
+# index costs SecantusDB on every row's insert and every update (a status index a quarter to a third,
 # bench/README.md), and a row is inserted and updated once an email.
 GAVE_UP = datetime(9999, 12, 30, tzinfo=UTC)
 FINISHED = datetime(9999, 12, 31, tzinfo=UTC)
