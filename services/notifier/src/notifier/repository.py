@@ -27,8 +27,8 @@ NOTIFICATIONS = "notifications"
 # bench/README.md), and a row is inserted and updated once an email.
 GAVE_UP = datetime(9999, 12, 30, tzinfo=UTC)
 FINISHED = datetime(9999, 12, 31, tzinfo=UTC)
-QUEUE = {"lease_until": {"$lt": GAVE_UP}, "status": Status.QUEUED}
-FAILED = {"lease_until": GAVE_UP, "status": Status.FAILED}
+QUEUED_ROWS = {"lease_until": {"$lt": GAVE_UP}, "status": Status.QUEUED}
+FAILED_ROWS = {"lease_until": GAVE_UP, "status": Status.FAILED}
 
 INDEXES = {
     CONTACTS: [],
@@ -114,15 +114,15 @@ class NotifierRepository:
 
     async def requeue_failed(self, now: datetime) -> int:
         result = await self._notifications.update_many(
-            FAILED, {"$set": {"status": Status.QUEUED, "lease_until": now, "attempts": 0}}
+            FAILED_ROWS, {"$set": {"status": Status.QUEUED, "lease_until": now, "attempts": 0}}
         )
         return result.modified_count
 
     async def failed(self, limit: int = 100) -> list[dict]:
-        return await self.find(FAILED, limit)
+        return await self.find(FAILED_ROWS, limit)
 
     async def count_queued(self) -> int:
-        return await self.count(QUEUE)
+        return await self.count(QUEUED_ROWS)
 
     async def find(self, query: dict, limit: int = 100) -> list[dict]:
         return [doc async for doc in self._notifications.find(query).limit(limit)]
