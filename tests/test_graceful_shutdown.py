@@ -4,6 +4,7 @@ process takes the rest from the queues."""
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -103,13 +104,25 @@ async def test_sigterm_while_emails_are_being_sent_sends_each_email_once(
     contacts = [registered() for _ in range(CONTACTS)]
     await publish(amqp_url, *[(envelope_for(c), c.ROUTING_KEY) for c in contacts])
 
-    await wait_until(lambda: _at_least(smtp, 20), timeout=120, what="the first emails")
-    assert first.terminate(timeout=EXIT_BOUND) == 0
-    sent_by_first = len(smtp.messages())
-    assert sent_by_first < CONTACTS, "every email was sent before the SIGTERM; nothing was left to prove"
-    assert shutdown_steps(first.log()) == [
-        "shutdown: stopped consuming", "shutdown: in-flight handlers finished", "shutdown: dispatcher stopped",
-        "shutdown: outbox flushed", "shutdown: connections closed"]
+    mongo = create_client(mongo_url)
+    notifications = mongo[env["DATABASE_NAME"]]["notifications"]
+    try:
+        async def every_row_written_and_some_sent():
+            return await notifications.count_documents({}) == CONTACTS and await _at_least(smtp, 20)
+
+        await wait_until(every_row_written_and_some_sent, timeout=120, what="every row written, the first emails")
+        assert first.terminate(timeout=EXIT_BOUND) == 0
+        sent_by_first = len(smtp.messages())
+        assert sent_by_first < CONTACTS, "every email was sent before the SIGTERM; nothing was left to prove"
+        assert shutdown_steps(first.log()) == [
+            "shutdown: stopped consuming", "shutdown: in-flight handlers finished", "shutdown: dispatcher stopped",
+            "shutdown: outbox flushed", "shutdown: connections closed"]
+        # What the first process did not send, it does not hold: the next process need not wait out a lease.
+        now = datetime.now(UTC)
+        assert await notifications.count_documents({"status": "queued"}) == CONTACTS - sent_by_first
+        assert await notifications.count_documents({"status": "queued", "lease_until": {"$gt": now}}) == 0
+    finally:
+        await mongo.close()
 
     processes("notifier", env, tmp_path)
     await wait_until(lambda: _at_least(smtp, CONTACTS), timeout=180, what=f"{CONTACTS} emails")

@@ -63,6 +63,7 @@ class ManyRowsRepository:
         self.searches = 0
         self.recorded: list[list[str]] = []
         self.owners: set[str] = set()
+        self.released: list[tuple[list[str], str, datetime]] = []
 
     async def lease_due(self, now, owner, lease, limit):
         self.searches += 1
@@ -72,6 +73,10 @@ class ManyRowsRepository:
     async def mark_sent(self, notification_ids, owner, now):
         self.recorded.append(list(notification_ids))
         self.owners.add(owner)
+
+    async def release(self, notification_ids, owner, now):
+        self.released.append((list(notification_ids), owner, now))
+        return len(notification_ids)
 
     async def count_queued(self):
         return 0
@@ -115,3 +120,16 @@ async def test_sends_are_recorded_in_groups():
     assert len(pool.sent) == 5
     assert sorted(len(group) for group in repository.recorded) == [1, 2, 2]
     assert sorted(i for group in repository.recorded for i in group) == [f"n{i}" for i in range(5)]
+
+
+async def test_rows_left_in_the_hand_over_at_a_stop_are_released_not_sent():
+    repository, pool = ManyRowsRepository(), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings())
+    lease = dispatcher.handover_lease(NOW)
+    await dispatcher.hand_over([dict(ROW, _id=f"n{i}", due_at=NOW, **lease) for i in range(3)])
+
+    dispatcher.stop()
+    await dispatcher.run()
+
+    assert pool.sent == [] and repository.searches == 0
+    assert repository.released == [(["n0", "n1", "n2"], lease["lease_owner"], NOW)]

@@ -63,6 +63,18 @@ async def test_a_row_sent_or_failed_is_never_free_again_until_requeued(repositor
     assert [r["_id"] for r in await repository.lease_due(a_year_on, "pass-3", LEASE, 50)] == ["failed"]
 
 
+async def test_a_released_row_is_free_at_once_and_only_the_owners_queued_rows_are_released(repository):
+    held, others = {"lease_until": NOW + LEASE, "lease_owner": "handover-1"}, {"lease_owner": "pass-2"}
+    await add(repository, [dict(row("handed"), **held), dict(row("sent"), **held),
+                           dict(row("another's"), **held | others), dict(row("not named"), **held)])
+    await repository.mark_sent(["sent"], "handover-1", NOW)
+
+    assert await repository.release(["handed", "sent", "another's"], "handover-1", NOW) == 1
+
+    assert [r["_id"] for r in await repository.lease_due(NOW, "pass-3", LEASE, 50)] == ["handed"]
+    assert (await repository.get("sent"))["lease_until"] == FINISHED
+
+
 async def test_the_queue_counts_every_row_not_finished_and_the_failed_are_listed_on_their_own(repository):
     later, held = NOW + timedelta(hours=1), {"lease_until": NOW + LEASE, "lease_owner": "pass-1"}
     await add(repository, [row("free"), dict(row("held"), **held), dict(row("later"), due_at=later, lease_until=later),

@@ -7,8 +7,9 @@ Rows this process has just committed are handed over in memory, without a search
 row due at once was written already leased to this dispatcher (`handover_lease`) and is sent as it
 is, one database update less an email. The search runs whenever nothing is handed over, so rows of
 a crashed process, of another replica, retries and rows due later are all sent; a handed-over row
-lost in a crash is only a shortcut lost. The hand-over holds at most `dispatch_handover_limit`
-rows: a consumer that gets ahead of the sending waits, so memory does not grow with the batch."""
+lost in a crash is only a shortcut lost, and those left at a stop have their lease ended. The
+hand-over holds at most `dispatch_handover_limit` rows: a consumer that gets ahead of the sending
+waits, so memory does not grow with the batch."""
 
 import asyncio
 import contextlib
@@ -131,6 +132,7 @@ class Dispatcher:
         """`dispatch_passes` passes at once, so one leases while another sends (the lease's conditions
         keep two passes, like two replicas, from taking the same row)."""
         await asyncio.gather(*(self._pass_after_pass() for _ in range(self._passes)))
+        await self._release_handed_over()
 
     async def _pass_after_pass(self) -> None:
         while not self._stopping:
@@ -143,6 +145,21 @@ class Dispatcher:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
+
+    async def _release_handed_over(self) -> None:
+        """Once stopped: the rows still waiting in the hand-over are not sent here, so their lease
+        ends now and another replica sends them at once, not a lease later (a rolling restart on
+        release day would hold up to `dispatch_handover_limit` emails for the whole lease)."""
+        ids = [self._handed.get_nowait()["_id"] for _ in range(self._handed.qsize())]
+        if not ids:
+            return
+        try:
+            released = await self._repository.release(ids, self._handover_owner, self._clock.now())
+        except PyMongoError as exc:
+            log.warning("handed-over emails not released; they wait out their lease", notifications=len(ids),
+                        error=repr(exc))
+            return
+        log.info("handed-over emails released", notifications=released)
 
     def stop(self) -> None:
         self._stopping = True

@@ -105,6 +105,15 @@ class NotifierRepository:
             {"$set": {"lease_until": at, "last_error": error}, "$inc": {"attempts": 1}},
         )
 
+    async def release(self, notification_ids: list[str], owner: str, now: datetime) -> int:
+        """Ends `owner`'s lease on those of these rows still queued, so any replica takes them now."""
+        released = 0
+        for chunk in in_chunks(notification_ids):
+            result = await self._notifications.update_many(
+                {"_id": {"$in": chunk}, "lease_owner": owner, "status": Status.QUEUED}, {"$set": {"lease_until": now}})
+            released += result.modified_count
+        return released
+
     async def mark_failed(self, notification_id: str, owner: str, now: datetime, reason: str) -> None:
         await self._notifications.update_one(
             {"_id": notification_id, "lease_owner": owner},
