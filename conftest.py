@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.infrastructure import RabbitVhost, SecantusServer, SmtpCapture
+from tests.support.infrastructure import RabbitVhosts, SecantusServer, SmtpCapture, vhost_url
 
 
 @pytest.fixture(scope="session")
@@ -12,11 +12,18 @@ def mongo_url(tmp_path_factory) -> str:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def rabbit_vhosts() -> RabbitVhosts:
+    vhosts = RabbitVhosts()
+    yield vhosts
+    vhosts.close()
+
+
 @pytest.fixture
-def amqp_url() -> str:
-    vhost = RabbitVhost()
-    yield vhost.url
-    vhost.delete()
+def amqp_url(rabbit_vhosts) -> str:
+    name = rabbit_vhosts.take()
+    yield vhost_url(name)
+    rabbit_vhosts.give_back(name)
 
 
 @pytest.fixture

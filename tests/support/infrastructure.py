@@ -1,8 +1,10 @@
 """The real servers the tests talk to: SecantusDB on a free port with :memory: storage, a RabbitMQ
-vhost of our own on the machine's broker, and an aiosmtpd capture server."""
+vhost of our own on the machine's broker for each test, and an aiosmtpd capture server."""
 
+import collections
 import email
 import email.policy
+import json
 import os
 import shutil
 import subprocess
@@ -31,31 +33,93 @@ class SecantusServer:
         self.child.stop()
 
 
-def rabbitmqctl(*args: str) -> None:
+def rabbitmqctl_command(*args: str) -> list[str]:
     tool = shutil.which("rabbitmqctl")
     if tool is None:
         raise RuntimeError("rabbitmqctl is not installed: the tests need the machine's RabbitMQ (see design.md)")
-    result = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
+    return [tool, *args]
+
+
+def rabbitmqctl(*args: str, stdin: str | None = None) -> None:
+    result = subprocess.run(rabbitmqctl_command(*args), input=stdin, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
+
+
+def require_broker() -> None:
+    if not port_open(RABBITMQ_HOST, 5672):
+        raise RuntimeError(f"RabbitMQ is not answering on {RABBITMQ_HOST}:5672; start it with `rabbitmq-server -detached`")
+
+
+def vhost_url(name: str) -> str:
+    return f"amqp://guest:guest@{RABBITMQ_HOST}:5672/{name}"
+
+
+def add_vhosts(count: int) -> list[str]:
+    """New vhosts open to the guest user, made with one rabbitmqctl call (a call boots an Erlang VM,
+    about half a second of a core, whether it makes one vhost or many)."""
+    names = [f"crs-test-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    definitions = {"vhosts": [{"name": name} for name in names],
+                   "permissions": [{"user": "guest", "vhost": name, "configure": ".*", "write": ".*", "read": ".*"}
+                                   for name in names]}
+    rabbitmqctl("import_definitions", "--format", "json", stdin=json.dumps(definitions))
+    return names
 
 
 class RabbitVhost:
     """A vhost of our own on the machine's broker, so test runs never see each other's queues."""
 
     def __init__(self):
-        if not port_open(RABBITMQ_HOST, 5672):
-            raise RuntimeError(f"RabbitMQ is not answering on {RABBITMQ_HOST}:5672; start it with `rabbitmq-server -detached`")
-        self.name = f"crs-test-{uuid.uuid4().hex[:12]}"
-        rabbitmqctl("add_vhost", self.name)
-        rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        require_broker()
+        [self.name] = add_vhosts(1)
 
     @property
     def url(self) -> str:
-        return f"amqp://guest:guest@{RABBITMQ_HOST}:5672/{self.name}"
+        return vhost_url(self.name)
 
     def delete(self) -> None:
         rabbitmqctl("delete_vhost", self.name)
+
+
+class RabbitVhosts:
+    """A vhost for each test that asks: made `batch` at a time, and deleted in the background (at
+    most `deleting` rabbitmqctl at once) while the next tests run, so a test waits for neither.
+    `close` waits for every deletion and says which vhosts, if any, were left on the broker."""
+
+    def __init__(self, batch: int = 8, deleting: int = 1):
+        self._batch, self._max_deleting = batch, deleting
+        self._ready: list[str] = []
+        self._deleting: collections.deque[tuple[str, subprocess.Popen]] = collections.deque()
+        self._left: list[str] = []
+
+    def take(self) -> str:
+        if not self._ready:
+            require_broker()
+            self._ready = add_vhosts(self._batch)
+        return self._ready.pop()
+
+    def give_back(self, name: str) -> None:
+        while len(self._deleting) >= self._max_deleting:
+            self._wait_for_oldest()
+        deletion = subprocess.Popen(rabbitmqctl_command("delete_vhost", name), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+        self._deleting.append((name, deletion))
+
+    def close(self) -> None:
+        self._max_deleting = self._batch  # no test is waiting now
+        for name in self._ready:
+            self.give_back(name)
+        self._ready = []
+        while self._deleting:
+            self._wait_for_oldest()
+        if self._left:
+            raise RuntimeError("rabbitmqctl delete_vhost failed; left on the broker: " + "; ".join(self._left))
+
+    def _wait_for_oldest(self) -> None:
+        name, deletion = self._deleting.popleft()
+        _, errors = deletion.communicate(timeout=60)
+        if deletion.returncode != 0:
+            self._left.append(f"{name} ({errors.strip()})")
 
 
 class SmtpCapture:
