@@ -1,10 +1,12 @@
 """Revocations as a verifying service keeps them: which tokens a revocation refuses, and each
 candidate's revocations read from SecantusDB once per TTL, by candidate alone, except that one this
 process records is refused at once. And a token's signature checked once per TTL, its expiry and
-revocation on every use. (Forged tokens: services/auth/tests/test_access_tokens.py.)"""
+revocation on every use, and auth's keys fetched when needed, refreshed when old and kept through an
+auth outage. (Forged tokens: services/auth/tests/test_access_tokens.py.)"""
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,8 +21,11 @@ from crs_shared.tokens import (
 )
 from tests.support.apps import unique_database
 from tests.support.commands import CommandLog
+from tests.support.tokens import TestSigningKey
+from tests.support.waiting import wait_until
 
 ISSUED = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+JWKS_URL = "http://auth/api/auth/.well-known/jwks.json"
 
 
 def claims(candidate_id: str = "C000001", token_id: str = "token-1", issued_at: datetime = ISSUED) -> Claims:
@@ -138,3 +143,68 @@ async def test_a_tokens_signature_is_checked_once_per_ttl_and_its_expiry_and_rev
     clock.advance(timedelta(minutes=30))  # past its expiry, though its checked signature is still kept
     with pytest.raises(InvalidToken):
         await verifier.verify(second)
+
+
+class Jwks:
+    """auth's JWKS endpoint as a transport: serves `keys`, or fails while `down`; counts requests."""
+
+    def __init__(self, *keys: TestSigningKey):
+        self.keys, self.down, self.requests = list(keys), False, 0
+        self.transport = httpx.MockTransport(self._answer)
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json={"keys": [k for key in self.keys for k in key.jwks["keys"]]})
+
+
+async def test_a_key_withdrawn_from_the_jwks_is_no_longer_trusted_once_the_keys_are_old():
+    old, new = TestSigningKey(), TestSigningKey()
+    jwks = Jwks(old, new)
+    keys = JwksKeys(JWKS_URL, max_age_seconds=0, min_refresh_seconds=0, transport=jwks.transport)
+    try:
+        assert await keys.get(old.kid) is not None  # unknown at first: fetched there and then
+        jwks.keys = [new]
+        await wait_until(lambda: _is_none(keys.get(old.kid)), what="the withdrawn key to be dropped")
+        assert await keys.get(new.kid) is not None
+    finally:
+        await keys.close()
+
+
+async def test_keys_are_fetched_at_most_once_a_min_refresh_and_soon_again_after_a_failure():
+    key = TestSigningKey()
+    jwks = Jwks(key)
+    keys = JwksKeys(JWKS_URL, min_refresh_seconds=3600, retry_seconds=0, transport=jwks.transport)
+    jwks.down = True
+    assert await keys.get(key.kid) is None  # auth not up yet
+    jwks.down = False
+    assert await keys.get(key.kid) is not None  # tried again on the next request
+    for _ in range(3):
+        assert await keys.get("unknown kid") is None
+    assert jwks.requests == 2  # a flood of unknown kids does not reach auth
+
+
+async def test_an_auth_outage_keeps_the_keys_known_and_is_not_asked_on_every_read():
+    key = TestSigningKey()
+    jwks = Jwks(key)
+    keys = JwksKeys(JWKS_URL, max_age_seconds=0, min_refresh_seconds=0, retry_seconds=3600,
+                    transport=jwks.transport)
+    try:
+        assert await keys.get(key.kid) is not None
+        jwks.down = True
+        async def refresh_tried() -> bool:
+            assert await keys.get(key.kid) is not None  # the old keys, while their refresh fails
+            return jwks.requests == 2
+
+        await wait_until(refresh_tried, what="a refresh of the old keys to be tried")
+        for _ in range(3):
+            assert await keys.get(key.kid) is not None
+        assert jwks.requests == 2
+    finally:
+        await keys.close()
+
+
+async def _is_none(value) -> bool:
+    return await value is None
+

@@ -3,6 +3,7 @@ checked against auth's JWKS for signature, `exp`, `aud` and `iss`, then against 
 this service has learnt from `AccessRevoked` events (its own collection, no other service's DB)."""
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,11 +15,13 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock
+from crs_shared.logging import get_logger
 from crs_shared.messaging.consumer import Subscription
 from crs_shared.messaging.contracts import AccessRevoked
 from crs_shared.messaging.envelope import Envelope
 from crs_shared.read_cache import ReadThroughCache
 
+log = get_logger(__name__)
 ISSUER = "crs-auth"
 AUDIENCE = "crs-candidates"
 ALGORITHMS = ["EdDSA"]
@@ -104,35 +107,65 @@ def revocation_subscription(revocations: Revocations) -> Subscription:
 
 
 class JwksKeys:
-    """Public keys by `kid`, fetched from a JWKS URL and refreshed when an unknown `kid` appears
-    (key rotation), at most once every `min_refresh_seconds`."""
+    """Public keys by `kid`, from auth's JWKS URL. Fetched again when an unknown `kid` appears (key
+    rotation), and in the background once the keys are `max_age_seconds` old, so a key withdrawn
+    from the JWKS (a leaked one, say) stops being trusted within that time (plus the verified-token
+    cache's). At most one fetch every `min_refresh_seconds`, or `retry_seconds` after a failed one:
+    auth may start after this service, and an auth outage must not turn into a request per read."""
 
     def __init__(self, jwks_url: str | None = None, *, jwks: dict | None = None, min_refresh_seconds: float = 30.0,
+                 max_age_seconds: float = 300.0, retry_seconds: float = 1.0,
                  transport: httpx.AsyncBaseTransport | None = None):
         self._url = jwks_url
         self._transport = transport
         self._keys: dict[str, jwt.PyJWK] = self._parse(jwks) if jwks else {}
-        self._min_refresh = min_refresh_seconds
-        self._fetched_at = 0.0
+        self._min_refresh, self._max_age, self._retry = min_refresh_seconds, max_age_seconds, retry_seconds
+        self._fetched_at = time.monotonic() if jwks else float("-inf")
+        self._next_fetch = float("-inf")
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task | None = None
 
     @staticmethod
     def _parse(jwks: dict) -> dict[str, jwt.PyJWK]:
         return {key["kid"]: jwt.PyJWK(key) for key in jwks.get("keys", []) if "kid" in key}
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
-        if kid not in self._keys and self._url is not None:
-            async with self._lock:
-                if kid not in self._keys and time.monotonic() - self._fetched_at > self._min_refresh:
-                    self._fetched_at = time.monotonic()
-                    try:
-                        async with httpx.AsyncClient(timeout=5, transport=self._transport) as client:
-                            response = await client.get(self._url)
-                            response.raise_for_status()
-                        self._keys = self._parse(response.json())
-                    except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKError):
-                        self._fetched_at = 0.0  # try again on the next request
+        if self._url is not None:
+            if kid not in self._keys:
+                async with self._lock:  # one fetch at a time: the requests behind it use its keys
+                    if kid not in self._keys and time.monotonic() >= self._next_fetch:
+                        await self._fetch()
+            elif self._stale() and (self._background is None or self._background.done()):
+                self._background = asyncio.create_task(self._fetch_when_stale())
         return self._keys.get(kid)
+
+    async def close(self) -> None:
+        if self._background is not None:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background
+
+    def _stale(self) -> bool:
+        now = time.monotonic()
+        return now - self._fetched_at > self._max_age and now >= self._next_fetch
+
+    async def _fetch_when_stale(self) -> None:
+        async with self._lock:
+            if self._stale():
+                await self._fetch()
+
+    async def _fetch(self) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=5, transport=self._transport) as client:
+                response = await client.get(self._url)
+                response.raise_for_status()
+            self._keys = self._parse(response.json())
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, jwt.PyJWKError) as exc:
+            log.warning("auth's JWKS not fetched; keeping the keys known", error=repr(exc))
+            self._next_fetch = time.monotonic() + self._retry
+            return
+        self._fetched_at = time.monotonic()
+        self._next_fetch = self._fetched_at + self._min_refresh
 
 
 class TokenVerifier:

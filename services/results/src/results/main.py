@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
             yield
         finally:
             await runtime.close()
+            await keys.close()
 
     app = FastAPI(title="Results service", version="1.0", lifespan=lifespan)
     app.state.runtime = runtime
