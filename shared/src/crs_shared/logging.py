@@ -37,7 +37,9 @@ def configure_logging(service: str, *, json: bool = False, level: str = "INFO") 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # sys.stderr as it is when a line is written, not when logging was configured: whoever
+        # swaps it later (pytest's capture does, for each test) gets the lines.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.clear_contextvars()
