@@ -193,6 +193,7 @@ async def test_an_auth_outage_keeps_the_keys_known_and_is_not_asked_on_every_rea
     try:
         assert await keys.get(key.kid) is not None
         jwks.down = True
+
         async def refresh_tried() -> bool:
             assert await keys.get(key.kid) is not None  # the old keys, while their refresh fails
             return jwks.requests == 2
@@ -207,4 +208,3 @@ async def test_an_auth_outage_keeps_the_keys_known_and_is_not_asked_on_every_rea
 
 async def _is_none(value) -> bool:
     return await value is None
-
