@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.infrastructure import RabbitVhosts, SecantusServer, SmtpCapture, vhost_url
+from tests.support.infrastructure import RabbitVhosts, SecantusServer, SmtpCapture
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +21,8 @@ def rabbit_vhosts() -> RabbitVhosts:
 
 @pytest.fixture
 def amqp_url(rabbit_vhosts) -> str:
-    name = rabbit_vhosts.take()
-    yield vhost_url(name)
-    rabbit_vhosts.give_back(name)
+    with rabbit_vhosts.lent() as url:
+        yield url
 
 
 @pytest.fixture

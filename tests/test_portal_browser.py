@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from crs_shared.messaging.contracts import EntriesPublished, Entry, ResultRecord, ResultsPublished
 from tests.support.broker import envelope_for, publish
 from tests.support.browser import chromium_missing, launch, screenshot
-from tests.support.infrastructure import RabbitVhost, SmtpCapture
+from tests.support.infrastructure import SmtpCapture
 from tests.support.system import RunningSystem, link_in, plain_text
 from tests.support.waiting import wait_until_sync
 
@@ -47,10 +47,9 @@ SCORES = {
 # -- the system, once for the whole file --------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def amqp_vhost():
-    vhost = RabbitVhost()
-    yield vhost.url
-    vhost.delete()
+def amqp_vhost(rabbit_vhosts):
+    with rabbit_vhosts.lent() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.support.direct_services import Candidate, DirectServices, access_token, publish_result, register
-from tests.support.infrastructure import RabbitVhost, SmtpCapture
+from tests.support.infrastructure import SmtpCapture
 
 FUZZ_CANDIDATE = Candidate("FUZZ01", "4821", "bluesky42river", "fuzz01@example.com")
 
@@ -15,10 +15,9 @@ class FuzzTarget(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def fuzz_vhost():
-    vhost = RabbitVhost()
-    yield vhost.url
-    vhost.delete()
+def fuzz_vhost(rabbit_vhosts):
+    with rabbit_vhosts.lent() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.direct_services import Candidate, DirectServices, register
-from tests.support.infrastructure import RabbitVhost, SmtpCapture
+from tests.support.infrastructure import SmtpCapture
 
 
 @pytest.fixture(scope="package")
-def security_vhost():
-    vhost = RabbitVhost()
-    yield vhost.url
-    vhost.delete()
+def security_vhost(rabbit_vhosts):
+    with rabbit_vhosts.lent() as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

@@ -2,6 +2,7 @@
 vhost of our own on the machine's broker for each test, and an aiosmtpd capture server."""
 
 import collections
+import contextlib
 import email
 import email.policy
 import json
@@ -9,6 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -97,6 +99,15 @@ class RabbitVhosts:
             require_broker()
             self._ready = add_vhosts(self._batch)
         return self._ready.pop()
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[str]:
+        """A vhost's URL for the `with` block."""
+        name = self.take()
+        try:
+            yield vhost_url(name)
+        finally:
+            self.give_back(name)
 
     def give_back(self, name: str) -> None:
         while len(self._deleting) >= self._max_deleting:

@@ -32,7 +32,6 @@ from crs_tools.entries_publish import ENTRY_ROWS
 from crs_tools.results_publish import COLUMNS as RESULT_COLUMNS
 from crs_tools.results_publish import tool_for
 from tests.support.broker import drain, queue_depth
-from tests.support.infrastructure import RabbitVhost
 
 BIN = Path(sys.executable).parent
 RESULT_ROWS = tool_for(find_exam("B2_FIRST")).spec
@@ -166,12 +165,11 @@ async def _bind_tap(amqp_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def broker():
+def broker(rabbit_vhosts):
     """A vhost of the module's own, with a queue that receives every event published on the exchange."""
-    vhost = RabbitVhost()
-    asyncio.run(_bind_tap(vhost.url))
-    yield vhost.url
-    vhost.delete()
+    with rabbit_vhosts.lent() as url:
+        asyncio.run(_bind_tap(url))
+        yield url
 
 
 def published(amqp_url: str) -> int:
