@@ -133,7 +133,7 @@ class JwksKeys:
         if self._url is not None:
             if kid not in self._keys:
                 async with self._lock:  # one fetch at a time: the requests behind it use its keys
-                    if kid not in self._keys and time.monotonic() >= self._next_fetch:
+                    if kid not in self._keys and self._may_fetch():
                         await self._fetch()
             elif self._stale() and (self._background is None or self._background.done()):
                 self._background = asyncio.create_task(self._fetch_when_stale())
@@ -145,9 +145,11 @@ class JwksKeys:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._background
 
+    def _may_fetch(self) -> bool:
+        return time.monotonic() >= self._next_fetch
+
     def _stale(self) -> bool:
-        now = time.monotonic()
-        return now - self._fetched_at > self._max_age and now >= self._next_fetch
+        return time.monotonic() - self._fetched_at > self._max_age and self._may_fetch()
 
     async def _fetch_when_stale(self) -> None:
         async with self._lock:
