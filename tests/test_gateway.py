@@ -4,6 +4,7 @@ services that echo what reached them: routing, request ids, rate limits, headers
 import gzip
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -184,3 +185,25 @@ def test_a_service_that_is_down_answers_503_json(tmp_path, upstreams):
         assert response.headers["X-Request-ID"]
     finally:
         process.stop()
+
+
+def test_connections_to_a_service_are_kept_for_as_many_requests_as_are_in_flight(tmp_path, upstreams):
+    clients, rounds = 50, 4
+    results = EchoUpstream("results", together=clients).start()
+    process = GatewayProcess({"registration": [upstreams["registration"][0].address],
+                              "auth": [upstreams["auth"][0].address], "results": [results.address]}, tmp_path).start()
+    # Clients that keep their connections, as browsers do: each stays with one nginx worker.
+    sessions = [httpx.Client(base_url=process.url, timeout=20) for _ in range(clients)]
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            for _ in range(rounds):  # every request of a round in flight at once
+                answers = list(pool.map(lambda client: client.get("/api/results/me"), sessions))
+                assert {a.status_code for a in answers} == {200}
+        # Each round finds the connections of the round before open: none closed and opened again
+        # (with `keepalive 16`, 104 or more for these 200 requests).
+        assert results.connections <= clients, results.connections
+    finally:
+        for client in sessions:
+            client.close()
+        process.stop()
+        results.stop()

@@ -35,16 +35,26 @@ class GatewayProcess:
 
 class EchoUpstream:
     """A stand-in service: answers every request with JSON saying who answered and what arrived,
-    and remembers the requests (headers as the gateway passed them on)."""
+    and remembers the requests (headers as the gateway passed them on) and counts the connections
+    opened to it. With `together`, each request waits until that many are in hand, so that many
+    are in flight at once."""
 
-    def __init__(self, name: str, *, padding: int = 0):
-        self.name, self.requests = name, []
-        owner = self
+    def __init__(self, name: str, *, padding: int = 0, together: int | None = None):
+        self.name, self.requests, self.connections = name, [], 0
+        self._together = threading.Barrier(together) if together else None
+        owner, counting = self, threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self):
+                super().setup()
+                with counting:
+                    owner.connections += 1
+
             def _answer(self):
+                if owner._together is not None:
+                    owner._together.wait(timeout=10)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
