@@ -1,6 +1,6 @@
 """The per-process read-through cache: a value is read once per TTL (stepped on the clock, never
-slept), refreshed ahead late in its TTL without making readers wait, at most `max_entries`
-are kept, and what this process changes is never read stale."""
+slept), refreshed ahead late in its TTL without making readers wait, keys asked for together are
+loaded together, at most `max_entries` are kept, and what this process changes is never read stale."""
 
 import asyncio
 from datetime import timedelta
@@ -8,29 +8,41 @@ from datetime import timedelta
 import pytest
 
 from crs_shared.clock import ManualClock
-from crs_shared.read_cache import ReadThroughCache
+from crs_shared.read_cache import ReadThroughCache, one_by_one
 
 
 class Source:
-    """A stand-in for the database: values by key, the keys read, and an optional gate that holds reads."""
+    """A stand-in for the database: values by key, the keys read (and in which loads), and an
+    optional gate that holds reads. A value that is an exception fails the whole load, as a
+    database outage would."""
 
     def __init__(self, **values):
         self.values = dict(values)
         self.reads: list[str] = []
+        self.loads: list[list[str]] = []
         self.gate: asyncio.Event | None = None
 
-    async def load(self, key: str):
-        self.reads.append(key)
-        value = self.values.get(key)
+    async def load_many(self, keys: list[str]) -> dict:
+        self.reads.extend(keys)
+        self.loads.append(list(keys))
+        values = {key: self.values.get(key) for key in keys}
         if self.gate is not None:
             await self.gate.wait()
-        if isinstance(value, Exception):
-            raise value
-        return value
+        for value in values.values():
+            if isinstance(value, Exception):
+                raise value
+        return values
 
 
 def cache_of(source: Source, clock: ManualClock, *, ttl_seconds: float = 1.0, max_entries: int = 100):
-    return ReadThroughCache(source.load, ttl_seconds=ttl_seconds, max_entries=max_entries, clock=clock)
+    return ReadThroughCache(source.load_many, ttl_seconds=ttl_seconds, max_entries=max_entries, clock=clock)
+
+
+async def turns(count: int = 2) -> None:
+    """Lets the event loop turn `count` times (no clock time passes): by default, enough for a
+    queued load to begin."""
+    for _ in range(count):
+        await asyncio.sleep(0)
 
 
 async def test_a_value_is_read_once_per_ttl():
@@ -55,7 +67,7 @@ async def test_an_entry_read_late_in_its_ttl_is_refreshed_while_readers_keep_it(
     source.values["a"], source.gate = 2, asyncio.Event()  # the database is slow to answer
     clock.advance(timedelta(seconds=0.22))  # past 90%: refreshed, whatever the key's own point
     assert [await cache.get("a") for _ in range(3)] == [1, 1, 1]  # answered at once, not waiting for it
-    await asyncio.sleep(0)  # (one turn of the event loop, for the refresh to start its read)
+    await turns()
     assert source.reads == ["a", "a"]  # one refresh, however many readers
 
     source.gate.set()
@@ -76,15 +88,65 @@ async def test_keys_loaded_together_are_refreshed_at_different_ages_of_their_ttl
         source.reads.clear()
         for key in keys:
             await cache.get(key)
-        await asyncio.sleep(0)
+        await turns()
         refreshed_by_age.append(len(source.reads))
     # Spread over the 70-90% window, not all at one age; each key once.
     assert max(refreshed_by_age) < len(keys) / 2 and sum(refreshed_by_age) == len(keys)
 
 
-async def refreshed(cache: ReadThroughCache, key: str, value, turns: int = 100) -> None:
+async def test_keys_asked_for_in_one_turn_are_loaded_together():
+    source, clock = Source(a=1, b=2, c=3), ManualClock()
+    cache = cache_of(source, clock)
+    assert await asyncio.gather(cache.get("a"), cache.get("b"), cache.get("c"), cache.get("a")) == [1, 2, 3, 1]
+    assert source.loads == [["a", "b", "c"]]
+
+
+async def test_refreshes_ahead_and_misses_of_one_turn_are_loaded_together():
+    source, clock = Source(a=1, b=2), ManualClock()
+    cache = cache_of(source, clock)
+    await cache.get("a")
+    clock.advance(timedelta(seconds=0.95))  # past every key's point
+    await cache.get("a")  # answered from its entry; its refresh is queued
+    assert await cache.get("b") == 2  # a miss of the same turn
+    assert source.loads == [["a"], ["a", "b"]]
+
+
+async def test_a_key_that_fails_alone_fails_only_its_own_callers():
+    async def signed(token: str) -> str:
+        if token == "forged":
+            raise PermissionError("bad signature")
+        return token.upper()
+
+    cache = ReadThroughCache(one_by_one(signed), ttl_seconds=60, max_entries=10)
+    good, forged = await asyncio.gather(cache.get("good"), cache.get("forged"), return_exceptions=True)
+    assert good == "GOOD" and isinstance(forged, PermissionError)
+    assert len(cache) == 1  # the failure is not kept
+
+
+async def test_a_key_the_load_gives_no_value_for_fails_alone():
+    async def load_many(keys: list[str]) -> dict:
+        return {key: 1 for key in keys if key != "lost"}
+
+    cache = ReadThroughCache(load_many, ttl_seconds=60, max_entries=10)
+    kept, lost = await asyncio.gather(cache.get("kept"), cache.get("lost"), return_exceptions=True)
+    assert kept == 1 and isinstance(lost, LookupError)
+
+
+async def test_a_key_still_queued_when_invalidated_is_read_once_and_kept():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    await cache.get("a")
+    clock.advance(timedelta(seconds=0.95))
+    await cache.get("a")  # queues a refresh; its load has not begun, so it has read nothing yet
+    cache.invalidate(["a"])
+    source.values["a"] = 2
+    assert await cache.get("a") == 2  # served by the queued load
+    assert await cache.get("a") == 2 and source.reads == ["a", "a"]
+
+
+async def refreshed(cache: ReadThroughCache, key: str, value, most_turns: int = 100) -> None:
     """Waits a bounded number of event-loop turns (no clock time passes) for the refreshed value."""
-    for _ in range(turns):
+    for _ in range(most_turns):
         if await cache.get(key) == value:
             return
         await asyncio.sleep(0)
@@ -197,7 +259,7 @@ async def test_a_failed_read_reaches_its_callers_and_is_not_kept():
 
 async def test_without_a_clock_the_monotonic_clock_is_used():
     source = Source(a=1)
-    cache = ReadThroughCache(source.load, ttl_seconds=60, max_entries=10)
+    cache = ReadThroughCache(source.load_many, ttl_seconds=60, max_entries=10)
     await cache.get("a")
     await cache.get("a")
     assert source.reads == ["a"]
@@ -206,7 +268,7 @@ async def test_without_a_clock_the_monotonic_clock_is_used():
 def test_settings_that_cannot_work_are_refused():
     for ttl_seconds, max_entries in ((-1, 10), (1, 0)):
         with pytest.raises(ValueError):
-            ReadThroughCache(Source().load, ttl_seconds=ttl_seconds, max_entries=max_entries)
+            ReadThroughCache(Source().load_many, ttl_seconds=ttl_seconds, max_entries=max_entries)
 
 
 async def wait_for_reads(source: Source, count: int) -> None:

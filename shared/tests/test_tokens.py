@@ -4,6 +4,7 @@ process records is refused at once. And a token's signature checked once per TTL
 revocation on every use, and auth's keys fetched when needed, refreshed when old and kept through an
 auth outage. (Forged tokens: services/auth/tests/test_access_tokens.py.)"""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -76,11 +77,20 @@ async def test_a_candidates_revocations_are_read_once_per_ttl_by_candidate_alone
 
     assert [await revocations.is_revoked(claims(token_id=t)) for t in ("token-1", "token-2", "token-1")] == \
         [True, False, True]
-    assert revocation_finds(finds) == [{"candidate_id": "C000001"}]  # no $or: the candidate_id index answers it
+    # By candidate ID alone (no $or), so the candidate_id index answers it; candidates asked for together share it.
+    assert revocation_finds(finds) == [{"candidate_id": {"$in": ["C000001"]}}]
 
     clock.advance(timedelta(seconds=REVOCATION_CACHE_SECONDS))
     assert await revocations.is_revoked(claims(token_id="token-1"))
     assert len(revocation_finds(finds)) == 2
+
+
+async def test_candidates_asked_for_together_share_one_read_and_keep_their_own_revocations(collection, finds):
+    revocations = Revocations(collection, ManualClock())
+    await Revocations(collection).record(revoked(candidate_id="C000002", token_id="token-2"))
+    asked = [claims("C000001", "token-2"), claims("C000002", "token-2"), claims("C000003", "token-2")]
+    assert await asyncio.gather(*(revocations.is_revoked(c) for c in asked)) == [False, True, False]
+    assert revocation_finds(finds) == [{"candidate_id": {"$in": ["C000001", "C000002", "C000003"]}}]
 
 
 async def test_a_revocation_recorded_here_is_refused_at_once_and_one_recorded_elsewhere_within_the_ttl(collection):
@@ -102,7 +112,8 @@ async def test_at_most_cache_entries_candidates_are_kept(collection, finds):
     revocations = Revocations(collection, ManualClock(), cache_entries=2)
     for candidate_id in ("C000001", "C000002", "C000003", "C000001"):
         await revocations.is_revoked(claims(candidate_id=candidate_id))
-    assert [f["candidate_id"] for f in revocation_finds(finds)] == ["C000001", "C000002", "C000003", "C000001"]
+    assert [f["candidate_id"]["$in"] for f in revocation_finds(finds)] == [["C000001"], ["C000002"], ["C000003"],
+                                                                           ["C000001"]]
 
 
 class RevokedIds:

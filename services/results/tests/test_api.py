@@ -185,7 +185,7 @@ async def test_a_result_stored_here_shows_at_once_and_one_stored_by_another_repl
     assert await my_results(client, candidate_id, clock) == []
 
     other_replica = replace(deps, candidate_results=ReadThroughCache(
-        deps.repository.candidate_results, ttl_seconds=settings.results_cache_seconds, max_entries=10, clock=clock))
+        deps.repository.candidates_results, ttl_seconds=settings.results_cache_seconds, max_entries=10, clock=clock))
     part = results_part([record(candidate_id, exam="A2_KEY", overall=133)], batch_id=new_batch_id(), exam="A2_KEY",
                         session="2025-12")
     await handlers.store_results(other_replica, envelope_for(part), part)

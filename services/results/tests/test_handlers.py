@@ -1,5 +1,6 @@
 """store_results against SecantusDB, without a broker: what one part costs, and number collisions."""
 
+import asyncio
 import itertools
 import math
 from dataclasses import replace
@@ -35,7 +36,7 @@ async def deps(mongo_url, commands):
     repository, clock = ResultsRepository(db), ManualClock()
     deps = handlers.Dependencies(
         mongo=client, repository=repository, inbox=db[INBOX_COLLECTION], clock=clock, verifier=None, revocations=None,
-        candidate_results=ReadThroughCache(repository.candidate_results, ttl_seconds=1.0, max_entries=100, clock=clock),
+        candidate_results=ReadThroughCache(repository.candidates_results, ttl_seconds=1.0, max_entries=100, clock=clock),
         public_base_url="http://crs.test")
     yield deps
     await client.drop_database(db.name)
@@ -91,6 +92,19 @@ async def test_an_embargoed_part_keeps_its_release_time_and_a_null_one_is_releas
     assert [d["candidate_id"] for d in await handlers.my_results(deps, "E000002")] == ["E000002"]
     deps.clock.advance(later - deps.clock.now())
     assert [d["candidate_id"] for d in await handlers.my_results(deps, "E000001")] == ["E000001"]
+
+
+async def test_candidates_read_at_once_share_one_query_and_each_gets_only_their_own_results_newest_first(
+        deps, commands):
+    for exam, session in (("B2_FIRST", "2025-06"), ("C1_ADVANCED", "2026-06")):
+        part = results_part([record("M000001", exam), record("M000002", exam)], batch_id=new_batch_id(), exam=exam,
+                            session=session)
+        await handlers.store_results(deps, envelope_for(part), part)
+    commands.clear()
+    first, second, none = await asyncio.gather(*(handlers.my_results(deps, c) for c in ("M000001", "M000002", "M000003")))
+    assert [(d["candidate_id"], d["session"]) for d in first] == [("M000001", "2026-06"), ("M000001", "2025-06")]
+    assert [(d["candidate_id"], d["session"]) for d in second] == [("M000002", "2026-06"), ("M000002", "2025-06")]
+    assert none == [] and commands.names.count("find") == 1
 
 
 def test_only_a_duplicate_verification_number_counts_as_a_collision():

@@ -19,7 +19,8 @@ from crs_shared.logging import get_logger
 from crs_shared.messaging.consumer import Subscription
 from crs_shared.messaging.contracts import AccessRevoked
 from crs_shared.messaging.envelope import Envelope
-from crs_shared.read_cache import ReadThroughCache
+from crs_shared.mongo import in_chunks
+from crs_shared.read_cache import ReadThroughCache, one_by_one
 
 log = get_logger(__name__)
 ISSUER = "crs-auth"
@@ -69,7 +70,7 @@ class Revocations:
                  cache_seconds: float = REVOCATION_CACHE_SECONDS, cache_entries: int = REVOCATION_CACHE_ENTRIES):
         self._collection = collection
         self._by_candidate: ReadThroughCache[str, list[dict]] = ReadThroughCache(
-            self._of_candidate, ttl_seconds=cache_seconds, max_entries=cache_entries, clock=clock)
+            self._of_candidates, ttl_seconds=cache_seconds, max_entries=cache_entries, clock=clock)
 
     async def record(self, event: AccessRevoked) -> None:
         key = f"{event.candidate_id}:{event.token_id or '*'}:{event.not_before.isoformat()}"
@@ -84,10 +85,15 @@ class Revocations:
     async def is_revoked(self, claims: Claims) -> bool:
         return any(revokes(revocation, claims) for revocation in await self._by_candidate.get(claims.candidate_id))
 
-    async def _of_candidate(self, candidate_id: str) -> list[dict]:
+    async def _of_candidates(self, candidate_ids: list[str]) -> dict[str, list[dict]]:
         # By candidate only, so the candidate_id index answers it; which ones apply is decided in `revokes`.
-        cursor = self._collection.find({"candidate_id": candidate_id}, {"_id": 0, "token_id": 1, "not_before": 1})
-        return [doc async for doc in cursor]
+        known: dict[str, list[dict]] = {candidate_id: [] for candidate_id in candidate_ids}
+        for chunk in in_chunks(candidate_ids):
+            cursor = self._collection.find({"candidate_id": {"$in": chunk}},
+                                           {"_id": 0, "candidate_id": 1, "token_id": 1, "not_before": 1})
+            async for doc in cursor:
+                known[doc.pop("candidate_id")].append(doc)
+        return known
 
 
 def revokes(revocation: dict, claims: Claims) -> bool:
@@ -176,7 +182,7 @@ class TokenVerifier:
         self._keys, self._revocations, self._clock = keys, revocations, clock
         self._issuer, self._audience = issuer, audience
         self._signed: ReadThroughCache[str, tuple[Claims, float]] = ReadThroughCache(
-            self._signed_claims, ttl_seconds=VERIFIED_TOKEN_CACHE_SECONDS, max_entries=VERIFIED_TOKEN_CACHE_ENTRIES,
+            one_by_one(self._signed_claims), ttl_seconds=VERIFIED_TOKEN_CACHE_SECONDS, max_entries=VERIFIED_TOKEN_CACHE_ENTRIES,
             clock=clock)
 
     async def verify(self, token: str) -> Claims:

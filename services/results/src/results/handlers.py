@@ -38,7 +38,7 @@ class Dependencies:
     clock: Clock
     verifier: TokenVerifier
     revocations: Revocations
-    # Each candidate's results, released or not, by candidate ID (ResultsRepository.candidate_results).
+    # Each candidate's results, released or not, by candidate ID (ResultsRepository.candidates_results).
     candidate_results: ReadThroughCache[str, list[dict]]
     public_base_url: str
     new_verification_number: Callable[[], str] = field(default=new_verification_number)

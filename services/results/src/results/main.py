@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
             mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
             verifier=TokenVerifier(keys, revocations, runtime.clock), revocations=revocations,
             candidate_results=ReadThroughCache(
-                repository.candidate_results, ttl_seconds=settings.results_cache_seconds,
+                repository.candidates_results, ttl_seconds=settings.results_cache_seconds,
                 max_entries=settings.results_cache_entries, clock=runtime.clock),
             public_base_url=settings.public_base_url,
         )

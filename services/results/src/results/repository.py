@@ -72,10 +72,14 @@ class ResultsRepository:
     # Reading. What a candidate or verifier may see is decided by the release rule,
     # `results.domain.release`: in memory for a candidate's list, as `_released_at(now)` otherwise.
 
-    async def candidate_results(self, candidate_id: str) -> list[dict]:
-        """Every result shown for the candidate, released or not, newest session first."""
-        cursor = self._results.find({"candidate_id": candidate_id})
-        return [doc async for doc in cursor.sort([("session", DESCENDING), ("exam", ASCENDING)])]
+    async def candidates_results(self, candidate_ids: list[str]) -> dict[str, list[dict]]:
+        """Every result shown for each of the candidates, released or not, newest session first."""
+        shown: dict[str, list[dict]] = {candidate_id: [] for candidate_id in candidate_ids}
+        for chunk in in_chunks(candidate_ids):
+            cursor = self._results.find({"candidate_id": {"$in": chunk}})
+            async for doc in cursor.sort([("session", DESCENDING), ("exam", ASCENDING)]):
+                shown[doc["candidate_id"]].append(doc)
+        return shown
 
     async def released_result(self, candidate_id: str, result_id: str, now: datetime) -> dict | None:
         return await self._results.find_one({"_id": result_id, "candidate_id": candidate_id, **_released_at(now)})
