@@ -50,11 +50,29 @@ async def test_a_value_is_read_once_per_ttl():
     cache = cache_of(source, clock)
     assert [await cache.get("a") for _ in range(5)] == [1] * 5
     source.values["a"] = 2  # changed by another process
-    clock.advance(timedelta(seconds=0.999))
-    assert await cache.get("a") == 1  # up to a TTL late
-    clock.advance(timedelta(seconds=0.001))
+    clock.advance(timedelta(seconds=0.69))
+    assert await cache.get("a") == 1  # up to a TTL late (and not yet due for a refresh)
+    clock.advance(timedelta(seconds=0.31))
     assert await cache.get("a") == 2
     assert source.reads == ["a", "a"]
+
+
+async def test_an_entry_whose_refresh_is_slow_is_served_for_up_to_one_more_ttl():
+    source, clock = Source(a=1), ManualClock()
+    cache = cache_of(source, clock)
+    await cache.get("a")
+    source.gate = asyncio.Event()  # the database stops answering
+    clock.advance(timedelta(seconds=0.95))
+    assert await cache.get("a") == 1  # its refresh is queued, and then held
+    await turns()
+    clock.advance(timedelta(seconds=0.5))  # past the TTL, the refresh still on the way
+    assert await cache.get("a") == 1
+    clock.advance(timedelta(seconds=0.6))  # past twice the TTL: no longer served
+    reader = asyncio.create_task(cache.get("a"))
+    await turns()
+    assert not reader.done()  # it waits for the refresh
+    source.gate.set()
+    assert await reader == 1 and source.reads == ["a", "a"]
 
 
 async def test_an_entry_read_late_in_its_ttl_is_refreshed_while_readers_keep_it():

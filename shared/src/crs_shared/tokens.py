@@ -33,7 +33,8 @@ REVOCATION_INDEXES = [
 ]
 # Each process keeps a candidate's revocations this long and for this many candidates at most. A
 # revocation this process records is refused at once; one recorded by another replica (the
-# AccessRevoked queue is shared, so one replica records it) is refused here within the TTL.
+# AccessRevoked queue is shared, so one replica records it) is refused here within the TTL (two while
+# the database is slow to answer: crs_shared.read_cache.STALE_WHILE_REFRESHING).
 # Revocations arrive by event, so they are eventually consistent anyway; a second adds little to
 # that, and saves a database round trip on nearly every authenticated request.
 REVOCATION_CACHE_SECONDS = 1.0

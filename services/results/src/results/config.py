@@ -16,7 +16,8 @@ class Settings(ServiceSettings):
     # GET /api/results/me reads a candidate's results from a per-process cache: kept this many
     # seconds, for at most this many candidates. The release time still holds to the request (the
     # rule is applied to the cached list at each request); a result stored or corrected by another
-    # replica shows up here up to this late (one this process stores, at once). 0 turns it off.
+    # replica shows up here up to this late, twice this while the database is slow to answer (one this
+    # process stores, at once). 0 turns it off.
     results_cache_seconds: float = Field(1.0, ge=0)
     results_cache_entries: int = Field(5_000, ge=1)
     # The results service publishes no events, so it needs no outbox relay.
