@@ -1,16 +1,18 @@
 """MongoDB access through PyMongo's asyncio API. Every driver call of a service goes through
 its repository and this module, so the driver is one place to change."""
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import TypeVar
 
 import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 T = TypeVar("T")
+H = TypeVar("H", bound=Hashable)
 
 Session = AsyncClientSession
 
@@ -25,6 +27,18 @@ def in_chunks(values: list[T], size: int = IN_QUERY_CHUNK) -> Iterator[list[T]]:
     """`values` in consecutive lists of at most `size`, for `$in` queries."""
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+async def find_grouped(collection: AsyncCollection, field: str, values: list[H], *, projection: dict | None = None,
+                       sort: list[tuple[str, int]] | None = None) -> dict[H, list[dict]]:
+    """The documents whose `field` is one of `values`, by that value (every value a key, [] for none),
+    found with `$in` queries in chunks; in `sort` order within each value's list."""
+    grouped: dict[H, list[dict]] = {value: [] for value in values}
+    for chunk in in_chunks(values):
+        cursor = collection.find({field: {"$in": chunk}}, projection)
+        async for doc in cursor.sort(sort) if sort else cursor:
+            grouped[doc[field]].append(doc)
+    return grouped
 
 
 def create_client(url: str) -> AsyncMongoClient:

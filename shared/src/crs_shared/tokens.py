@@ -19,7 +19,7 @@ from crs_shared.logging import get_logger
 from crs_shared.messaging.consumer import Subscription
 from crs_shared.messaging.contracts import AccessRevoked
 from crs_shared.messaging.envelope import Envelope
-from crs_shared.mongo import in_chunks
+from crs_shared.mongo import find_grouped
 from crs_shared.read_cache import ReadThroughCache, one_by_one
 
 log = get_logger(__name__)
@@ -88,13 +88,8 @@ class Revocations:
 
     async def _of_candidates(self, candidate_ids: list[str]) -> dict[str, list[dict]]:
         # By candidate only, so the candidate_id index answers it; which ones apply is decided in `revokes`.
-        known: dict[str, list[dict]] = {candidate_id: [] for candidate_id in candidate_ids}
-        for chunk in in_chunks(candidate_ids):
-            cursor = self._collection.find({"candidate_id": {"$in": chunk}},
-                                           {"_id": 0, "candidate_id": 1, "token_id": 1, "not_before": 1})
-            async for doc in cursor:
-                known[doc.pop("candidate_id")].append(doc)
-        return known
+        return await find_grouped(self._collection, "candidate_id", candidate_ids,
+                                  projection={"_id": 0, "candidate_id": 1, "token_id": 1, "not_before": 1})
 
 
 def revokes(revocation: dict, claims: Claims) -> bool:

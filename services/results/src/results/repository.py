@@ -7,7 +7,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crs_shared.mongo import Session, in_chunks
+from crs_shared.mongo import Session, find_grouped, in_chunks
 from crs_shared.tokens import REVOCATION_INDEXES, REVOCATIONS_COLLECTION
 
 RESULTS = "results"
@@ -74,12 +74,8 @@ class ResultsRepository:
 
     async def candidates_results(self, candidate_ids: list[str]) -> dict[str, list[dict]]:
         """Every result shown for each of the candidates, released or not, newest session first."""
-        shown: dict[str, list[dict]] = {candidate_id: [] for candidate_id in candidate_ids}
-        for chunk in in_chunks(candidate_ids):
-            cursor = self._results.find({"candidate_id": {"$in": chunk}})
-            async for doc in cursor.sort([("session", DESCENDING), ("exam", ASCENDING)]):
-                shown[doc["candidate_id"]].append(doc)
-        return shown
+        return await find_grouped(self._results, "candidate_id", candidate_ids,
+                                  sort=[("session", DESCENDING), ("exam", ASCENDING)])
 
     async def released_result(self, candidate_id: str, result_id: str, now: datetime) -> dict | None:
         return await self._results.find_one({"_id": result_id, "candidate_id": candidate_id, **_released_at(now)})
