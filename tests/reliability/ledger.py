@@ -69,7 +69,7 @@ class Outcome:
     emails: Tally
     emails_by_kind: dict[str, int]
     dead_lettered: dict[str, int]  # dead-letter queue -> messages in it
-    unsent: int  # notifications queued, outbox entries not yet published, messages waiting in queues
+    unsent: int  # notifications queued or in a mailing, outbox entries not yet published, messages waiting in queues
 
     @property
     def exact(self) -> bool:
@@ -119,6 +119,7 @@ class Ledger:
             stored = Counter([d["candidate_id"] async for d in db("results").results.find(
                 {"batch_id": self.workload.batch_id}, {"candidate_id": 1})])
             unsent = await db("notifier").notifications.count_documents({"status": "queued"})
+            unsent += await db("notifier").mailings.count_documents({})
             for name in ("registration", "auth"):
                 unsent += await db(name).outbox.count_documents({"sent_at": None})
         finally:

@@ -102,7 +102,7 @@ async def test_an_embargoed_batch_sends_nothing_before_release_and_survives_a_re
         await wait_until(lambda: _value(smtp.messages_to(contact.email)), what="the confirmation email")
         await publish(settings.amqp_url, (envelope_for(part), part.ROUTING_KEY))
         repository = app.state.dependencies.repository
-        await wait_until(lambda: repository.count({"kind": "results_ready", "candidate_id": contact.candidate_id}),
+        await wait_until(lambda: repository.count_mailings({"candidate_ids": contact.candidate_id}),
                          what="the results email to be scheduled")
         clock.advance(timedelta(hours=2) - timedelta(seconds=1))
         assert await app.state.dispatcher.dispatch_once() == 0  # one second early: nothing is due

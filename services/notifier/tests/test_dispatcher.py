@@ -78,6 +78,9 @@ class ManyRowsRepository:
         self.released.append((list(notification_ids), owner, now))
         return len(notification_ids)
 
+    async def lease_mailing(self, now, owner, lease):
+        return None
+
     async def count_queued(self):
         return 0
 
@@ -133,3 +136,81 @@ async def test_rows_left_in_the_hand_over_at_a_stop_are_released_not_sent():
 
     assert pool.sent == [] and repository.searches == 0
     assert repository.released == [(["n0", "n1", "n2"], lease["lease_owner"], NOW)]
+
+
+class MailingRepository:
+    """One mailing for a search to take (`searchable`); `known` emails already have their row."""
+
+    def __init__(self, searchable: dict | None = None, known: set[str] = frozenset()):
+        self.searchable, self.known = searchable, known
+        self.recorded: list[str] = []
+        self.finished: list[tuple[str, str]] = []
+        self.renewals = 0
+        self.released: list[tuple[list[str], str]] = []
+
+    async def lease_due(self, now, owner, lease, limit):
+        return []
+
+    async def lease_mailing(self, now, owner, lease):
+        mailing, self.searchable = self.searchable, None
+        return mailing and mailing | {"lease_until": now + lease, "lease_owner": owner}
+
+    async def known_ids(self, session, notification_ids):
+        return self.known.intersection(notification_ids)
+
+    async def renew_mailing(self, mailing_id, owner, until):
+        self.renewals += 1
+        return True
+
+    async def record_sent(self, emails, now):
+        self.recorded.extend(email["_id"] for email in emails)
+
+    async def finish_mailing(self, mailing_id, owner):
+        self.finished.append((mailing_id, owner))
+
+    async def release_mailings(self, mailing_ids, owner, now):
+        self.released.append((list(mailing_ids), owner))
+        return len(mailing_ids)
+
+    async def count_queued(self):
+        return 0
+
+
+def mailing(emails: int, **lease) -> dict:
+    return {"_id": "m1", "rows": [dict(ROW, _id=f"n{i}", due_at=NOW) for i in range(emails)], **lease}
+
+
+async def test_a_mailing_handed_over_gets_a_row_for_each_email_sent_then_is_done():
+    repository, pool = MailingRepository(), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings())
+    lease = dispatcher.handover_lease(NOW)
+    await dispatcher.hand_over_mailings([mailing(3, **lease)])
+
+    assert await dispatcher.dispatch_once() == 3
+    assert len(pool.sent) == 3 and sorted(repository.recorded) == ["n0", "n1", "n2"]  # inserted, never updated
+    assert repository.finished == [("m1", lease["lease_owner"])]
+
+
+async def test_a_mailing_taken_by_a_search_sends_only_its_emails_without_a_row_renewing_its_lease():
+    repository = MailingRepository(searchable=mailing(5, lease_until=NOW, lease_owner=None), known={"n1"})
+    pool = CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings(dispatch_batch_size=1, dispatch_passes=2))
+
+    assert await dispatcher.dispatch_once() == 4
+    assert sorted(repository.recorded) == ["n0", "n2", "n3", "n4"] and len(pool.sent) == 4
+    assert repository.renewals == 1  # before its second slice of two (a batch of one for each of two passes)
+    [(finished, owner)] = repository.finished
+    assert finished == "m1" and not owner.startswith("handover-")
+
+
+async def test_a_mailing_whose_emails_are_left_in_the_hand_over_at_a_stop_is_released_not_sent():
+    repository, pool = MailingRepository(), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings())
+    lease = dispatcher.handover_lease(NOW)
+    await dispatcher.hand_over_mailings([mailing(3, **lease)])
+
+    dispatcher.stop()
+    await dispatcher.run()
+
+    assert pool.sent == [] and repository.finished == []
+    assert repository.released == [(["m1"], lease["lease_owner"])]

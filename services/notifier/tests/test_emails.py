@@ -112,6 +112,24 @@ async def test_results_emails_go_only_to_registered_candidates_with_valid_issued
     assert await repository.count({"kind": "results_ready", "candidate_id": {"$in": others}}) == 0
 
 
+async def test_a_candidate_in_two_parts_of_one_batch_or_a_part_sent_again_gets_one_email(notifier, smtp):
+    contact = await registered_contact(notifier, smtp, "en")
+    first = results_part(contact.candidate_id, parts=2)
+    parts = [first, first.model_copy(update={"part": 2}), first]  # the third: part 1 again, as a new event
+    envelopes = [envelope_for(part) for part in parts]
+    await publish(notifier.app.state.settings.amqp_url, *[(e, p.ROUTING_KEY) for e, p in zip(envelopes, parts)])
+
+    deps = notifier.app.state.dependencies
+    handled = {"_id": {"$in": [f"on_results_published:{e.event_id}" for e in envelopes]}}
+
+    async def all_handled_and_sent():
+        return (await deps.inbox.count_documents(handled) == 3 and await deps.repository.count_mailings({}) == 0
+                and len(smtp.messages_to(contact.email)) >= 2)
+    await wait_until(all_handled_and_sent, what="the three parts handled and their mailing sent")
+    assert [m["Subject"] for m in smtp.messages_to(contact.email)][1:] == [
+        "Your result for B2 First (FCE) 2026-06 is now available"]
+
+
 async def test_an_event_for_an_unknown_candidate_is_retried_then_dead_lettered(notifier, amqp_url):
     event = LoginLocked(candidate_id="NOBODY1", locked_until=LATER, failed_attempts=4)
     await publish(amqp_url, (envelope_for(event), event.ROUTING_KEY))

@@ -1,5 +1,6 @@
 """Leasing against the real database: a search takes the rows free to take (their `lease_until`
-passed), never a row another pass holds, one due later, or one sent or failed."""
+passed), never a row another pass holds, one due later, or one sent or failed; and mailings, leased
+as a whole, whose emails get the rows a queued row would have after the same outcome."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -103,3 +104,62 @@ async def test_a_database_made_by_an_older_notifier_is_upgraded_once_and_its_ret
     assert (await repository.get("sent"))["lease_until"] == FINISHED
     assert await repository.count_queued() == 1
     assert [r["_id"] for r in await repository.lease_due(NOW + LEASE, "pass-1", LEASE, 50)] == ["queued"]
+
+
+def mailing(mailing_id: str, candidate_ids: list[str], source: str = "board:batch", **fields) -> dict:
+    rows = [{k: v for k, v in dict(row(f"results_ready:{c}:{source}"), candidate_id=c).items()
+             if k not in ("lease_until", "lease_owner")} for c in candidate_ids]
+    return {"_id": mailing_id, "source": source, "candidate_ids": candidate_ids, "emails": len(rows), "rows": rows,
+            "due_at": NOW, "lease_until": NOW, "lease_owner": None, "created_at": NOW} | fields
+
+
+async def test_a_mailing_is_leased_as_a_whole_when_free_and_due_and_held_until_finished(repository):
+    later = NOW + timedelta(hours=1)
+    for m in (mailing("free", ["C1"]), mailing("held", ["C2"], lease_until=NOW + LEASE, lease_owner="other"),
+              mailing("later", ["C3"], due_at=later, lease_until=later)):
+        await repository.add_mailing(None, m)
+
+    leased = await repository.lease_mailing(NOW, "pass-1", LEASE)
+    assert (leased["_id"], leased["lease_owner"], leased["lease_until"]) == ("free", "pass-1", NOW + LEASE)
+    assert await repository.lease_mailing(NOW, "pass-2", LEASE) is None
+    assert await repository.renew_mailing("free", "pass-2", NOW) is False
+    assert await repository.renew_mailing("free", "pass-1", NOW + 2 * LEASE) is True
+    await repository.finish_mailing("free", "pass-2")  # not its owner: nothing happens
+    assert await repository.count_mailings({"_id": "free"}) == 1
+    await repository.finish_mailing("free", "pass-1")
+    assert await repository.count_mailings({}) == 2
+    # An hour on, the other holder's lease has ended too (it died, say): the longest free first.
+    assert [(await repository.lease_mailing(later, owner, LEASE))["_id"] for owner in ("pass-3", "pass-4")] == \
+        ["held", "later"]
+    assert await repository.release_mailings(["later"], "pass-4", later) == 1
+    assert (await repository.lease_mailing(later, "pass-5", LEASE))["_id"] == "later"
+
+
+async def test_candidates_in_a_mailing_of_the_same_source_are_found_and_counted_as_queued(repository):
+    await repository.add_mailing(None, mailing("part-1", ["C1", "C2"]))
+    await repository.add_mailing(None, mailing("other-batch", ["C3"], source="board:other"))
+    assert await repository.in_mailings(None, "board:batch", ["C2", "C3", "C4"]) == {"C2"}
+    assert await repository.count_queued() == 3
+
+
+async def test_a_mailing_email_gets_the_row_a_queued_row_gets_after_the_same_outcome(repository):
+    await add(repository, [dict(row("sent"), lease_owner="pass-1"), dict(row("failed"), lease_owner="pass-1"),
+                           dict(row("retried"), lease_owner="pass-1")])
+    await repository.mark_sent(["sent"], "pass-1", NOW)
+    await repository.mark_failed("failed", "pass-1", NOW, "mailbox unavailable")
+    retry_at = NOW + timedelta(minutes=5)
+    await repository.schedule_retry("retried", "pass-1", retry_at, "server busy")
+
+    def email(notification_id: str) -> dict:
+        return {k: v for k, v in row(f"m-{notification_id}").items() if k != "lease_until"} | {
+            "mailing": "m1", "lease_until": NOW + LEASE, "lease_owner": "handover-1"}
+    await repository.record_sent([email("sent")], NOW)
+    await repository.record_failed(email("failed"), NOW, "mailbox unavailable")
+    await repository.record_retry(email("retried"), retry_at, "server busy")
+    await repository.record_sent([email("sent")], NOW + LEASE)  # recorded before a crash: kept as it was
+
+    for outcome in ("sent", "failed", "retried"):
+        as_row, as_email = await repository.get(outcome), await repository.get(f"m-{outcome}")
+        assert {k: v for k, v in as_email.items() if k not in ("_id", "lease_owner")} == \
+            {k: v for k, v in as_row.items() if k not in ("_id", "lease_owner")}, outcome
+    assert [r["_id"] for r in await repository.lease_due(retry_at, "pass-2", LEASE, 50)] == ["m-retried", "retried"]

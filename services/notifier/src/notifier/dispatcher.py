@@ -9,7 +9,12 @@ is, one database update less an email. The search runs whenever nothing is hande
 a crashed process, of another replica, retries and rows due later are all sent; a handed-over row
 lost in a crash is only a shortcut lost, and those left at a stop have their lease ended. The
 hand-over holds at most `dispatch_handover_limit` rows: a consumer that gets ahead of the sending
-waits, so memory does not grow with the batch."""
+waits, so memory does not grow with the batch.
+
+A mailing (a results part's emails, `notifier.repository`) is handed over as its emails, each
+sent like a row; their outcomes are written as new rows, and once every email of it has one the
+mailing is deleted. One whose emails were not all sent here (a slow SMTP server, a stop, a crash)
+is taken as a whole by a search once its lease ends, and only its emails without a row are sent."""
 
 import asyncio
 import contextlib
@@ -72,13 +77,13 @@ class SentRecords:
     is full, the rest at the end of the pass. Only the sends of a group not yet written when the
     process dies are sent again after their lease (same Message-ID), as an email in flight is."""
 
-    def __init__(self, write: Callable[[list[str]], Awaitable[None]], group: int):
+    def __init__(self, write: Callable[[list[dict]], Awaitable[None]], group: int):
         self._write, self._group = write, group
-        self._pending: list[str] = []
+        self._pending: list[dict] = []
         self._writes: list[asyncio.Task] = []
 
-    def add(self, notification_id: str) -> None:
-        self._pending.append(notification_id)
+    def add(self, email: dict) -> None:
+        self._pending.append(email)
         if len(self._pending) >= self._group:
             self._flush()
 
@@ -107,6 +112,7 @@ class Dispatcher:
         self._retry_for = timedelta(seconds=settings.retry_for_seconds)
         self._retry_base, self._retry_max = settings.send_retry_base_seconds, settings.send_retry_max_seconds
         self._handed: asyncio.Queue[dict] = asyncio.Queue(maxsize=settings.dispatch_handover_limit)
+        self._mailing_emails_left: dict[str, int] = {}  # mailings being sent here: emails without a row yet
         self._handover_owner = f"handover-{uuid.uuid4()}"
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -127,6 +133,15 @@ class Dispatcher:
             if row.get("lease_owner") == self._handover_owner:
                 await self._handed.put(row)
                 self._wakeup.set()
+
+    async def hand_over_mailings(self, mailings: list[dict]) -> None:
+        """Mailings just committed by this process: their emails join the hand-over (those due later
+        are left to the search)."""
+        for mailing in mailings:
+            if mailing.get("lease_owner") == self._handover_owner:
+                emails = mailing_emails(mailing, mailing["rows"])
+                self._mailing_emails_left[mailing["_id"]] = len(emails)
+                await self.hand_over(emails)
 
     async def run(self) -> None:
         """`dispatch_passes` passes at once, so one leases while another sends (the lease's conditions
@@ -150,16 +165,21 @@ class Dispatcher:
         """Once stopped: the rows still waiting in the hand-over are not sent here, so their lease
         ends now and another replica sends them at once, not a lease later (a rolling restart on
         release day would hold up to `dispatch_handover_limit` emails for the whole lease)."""
-        ids = [self._handed.get_nowait()["_id"] for _ in range(self._handed.qsize())]
-        if not ids:
+        left = [self._handed.get_nowait() for _ in range(self._handed.qsize())]
+        ids = [row["_id"] for row in left if "mailing" not in row]
+        mailings = sorted({row["mailing"] for row in left if "mailing" in row})
+        if not left:
             return
         try:
-            released = await self._repository.release(ids, self._handover_owner, self._clock.now())
+            now = self._clock.now()
+            released = await self._repository.release(ids, self._handover_owner, now) if ids else 0
+            released_mailings = (await self._repository.release_mailings(mailings, self._handover_owner, now)
+                                 if mailings else 0)
         except PyMongoError as exc:
-            log.warning("handed-over emails not released; they wait out their lease", notifications=len(ids),
+            log.warning("handed-over emails not released; they wait out their lease", notifications=len(left),
                         error=repr(exc))
             return
-        log.info("handed-over emails released", notifications=released)
+        log.info("handed-over emails released", notifications=released, mailings=released_mailings)
 
     def stop(self) -> None:
         self._stopping = True
@@ -172,19 +192,58 @@ class Dispatcher:
         if handed:
             # A row that waited in the hand-over until its lease ran low (a slow SMTP server) is
             # left to the search once the lease ends, like a row of a process that died.
-            await self._send_all([row for row in handed if row["lease_until"] - now >= self._lease / 2],
-                                 self._handover_owner)
+            fresh, waited = [], []
+            for row in handed:
+                (fresh if row["lease_until"] - now >= self._lease / 2 else waited).append(row)
+            for row in waited:
+                if "mailing" in row:  # its mailing is the search's, once its lease ends
+                    self._mailing_emails_left.pop(row["mailing"], None)
+            await self._send_all(fresh, self._handover_owner)
             return len(handed)
         token = str(uuid.uuid4())
         leased = await self._repository.lease_due(now, token, self._lease, self._batch)
-        await self._send_all(leased, token)
-        return len(leased)
+        if leased:
+            await self._send_all(leased, token)
+            return len(leased)
+        mailing = await self._repository.lease_mailing(now, token, self._lease)
+        return 0 if mailing is None else await self._send_mailing(mailing, token)
+
+    async def _send_mailing(self, mailing: dict, token: str) -> int:
+        """A mailing taken by a search (one due later, or one whose holder stopped): its emails
+        without a row, as many at a time as all passes take up together, the lease renewed before
+        each such slice. Returns how many emails it took up."""
+        known = await self._repository.known_ids(None, [row["_id"] for row in mailing["rows"]])
+        emails = mailing_emails(mailing, [row for row in mailing["rows"] if row["_id"] not in known])
+        if not emails:
+            await self._repository.finish_mailing(mailing["_id"], token)
+            return 1
+        self._mailing_emails_left[mailing["_id"]] = len(emails)
+        at_once = self._batch * self._passes
+        for start in range(0, len(emails), at_once):
+            renewed = self._clock.now() + self._lease
+            if start and not await self._repository.renew_mailing(mailing["_id"], token, renewed):
+                self._mailing_emails_left.pop(mailing["_id"], None)  # another dispatcher took it over
+                return start
+            await self._send_all(emails[start:start + at_once], token)
+        return len(emails)
 
     async def _send_all(self, rows: list[dict], owner: str) -> None:
-        sent = SentRecords(lambda ids: self._record_sent(ids, owner), self._record_group)
+        sent = SentRecords(lambda emails: self._record_sent(emails, owner), self._record_group)
         await asyncio.gather(*(self._send(row, owner, sent) for row in rows))
         await sent.written()
+        await self._finish_mailings(rows, owner)
         await self._count_queued()
+
+    async def _finish_mailings(self, rows: list[dict], owner: str) -> None:
+        """Every one of `rows` has its outcome written: a mailing none of whose emails is left
+        without one is done."""
+        for row in rows:
+            mailing = row.get("mailing")
+            if mailing in self._mailing_emails_left:
+                self._mailing_emails_left[mailing] -= 1
+                if self._mailing_emails_left[mailing] == 0:
+                    del self._mailing_emails_left[mailing]
+                    await self._repository.finish_mailing(mailing, owner)
 
     async def _count_queued(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -207,37 +266,59 @@ class Dispatcher:
         try:
             await self._pool.send(message, self._sender.envelope_from, [row["email"]])
         except PermanentSendError as exc:
-            await self._repository.mark_failed(row["_id"], token, self._clock.now(), str(exc))
+            await self._mark_failed(row, token, self._clock.now(), str(exc))
             NOTIFICATIONS.labels(row["kind"], "failed").inc()
             log.error("email refused for good", notification=row["_id"], reason=str(exc))
             return
         except TransientSendError as exc:
             now = self._clock.now()
             if now - row["created_at"] > self._retry_for:
-                await self._repository.mark_failed(row["_id"], token, now, f"gave up retrying: {exc}")
+                await self._mark_failed(row, token, now, f"gave up retrying: {exc}")
                 NOTIFICATIONS.labels(row["kind"], "failed").inc()
                 return
             delay = retry_delay(row.get("attempts", 0) + 1, base_seconds=self._retry_base, max_seconds=self._retry_max)
-            await self._repository.schedule_retry(row["_id"], token, now + delay, str(exc))
+            if "mailing" in row:
+                await self._repository.record_retry(row, now + delay, str(exc))
+            else:
+                await self._repository.schedule_retry(row["_id"], token, now + delay, str(exc))
             NOTIFICATIONS.labels(row["kind"], "retried").inc()
             log.warning("email not sent; will retry", notification=row["_id"], error=str(exc))
             return
-        sent.add(row["_id"])
+        sent.add(row)
         NOTIFICATIONS.labels(row["kind"], "sent").inc()
         log.info("email sent", notification=row["_id"], kind=row["kind"])
 
-    async def _record_sent(self, notification_ids: list[str], token: str) -> None:
+    async def _mark_failed(self, row: dict, token: str, now: datetime, reason: str) -> None:
+        if "mailing" in row:
+            await self._repository.record_failed(row, now, reason)
+        else:
+            await self._repository.mark_failed(row["_id"], token, now, reason)
+
+    async def _record_sent(self, emails: list[dict], token: str) -> None:
         """The SMTP server has these emails, so recording that must not give up on a database
         outage: the rows' lease would run out and a later pass would send them again. Retried in
         place, soon after the database is back, well before another replica can take the lease
         over (only an outage longer than the lease leaves that window open)."""
+        rows = [email["_id"] for email in emails if "mailing" not in email]
+        of_mailings = [email for email in emails if "mailing" in email]
         delay = RECORD_RETRY_FIRST_SECONDS
         while True:
             try:
-                await self._repository.mark_sent(notification_ids, token, self._clock.now())
+                now = self._clock.now()
+                if rows:
+                    await self._repository.mark_sent(rows, token, now)
+                    rows = []
+                if of_mailings:
+                    await self._repository.record_sent(of_mailings, now)
                 return
             except PyMongoError as exc:
-                log.warning("emails sent but not yet recorded; retrying", notifications=len(notification_ids),
+                log.warning("emails sent but not yet recorded; retrying", notifications=len(rows) + len(of_mailings),
                             error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, RECORD_RETRY_MAX_SECONDS)
+
+
+def mailing_emails(mailing: dict, rows: list[dict]) -> list[dict]:
+    """`rows` of `mailing` as the dispatcher sends them: each under the mailing's lease."""
+    lease = {"mailing": mailing["_id"], "lease_until": mailing["lease_until"], "lease_owner": mailing["lease_owner"]}
+    return [row | lease for row in rows]

@@ -40,6 +40,7 @@ class Dependencies:
     clock: Clock
     after_commit: Callable[[], None]  # rows may be due: wake the dispatcher
     hand_over: Callable[[list[dict]], Awaitable[None]]  # rows just committed, to this process's dispatcher
+    hand_over_mailings: Callable[[list[dict]], Awaitable[None]]  # mailings just committed, likewise
     handover_lease: Callable[[datetime], dict]  # the lease a row due at once is written with, for that dispatcher
 
 
@@ -63,17 +64,40 @@ def new_notification(
         "correlation_id": envelope.correlation_id,
         "status": Status.QUEUED,
         "due_at": due_at,
-        **(lease if due_at <= now else {"lease_until": due_at, "lease_owner": None}),
+        **_lease_until_due(lease, due_at, now),
         "attempts": 0,
         "created_at": now,
     }
 
 
+def new_mailing(source: str, envelope: Envelope, rows: list[dict], *, now: datetime, lease: dict,
+                due_at: datetime | None = None) -> dict:
+    """The emails of one event as one document (`notifier.repository`): `rows` are the rows they
+    become once each has an outcome; the mailing holds the lease for all of them."""
+    due_at = due_at or now
+    return {
+        "_id": f"{source}:{envelope.event_id}",
+        "source": source,
+        "candidate_ids": [row["candidate_id"] for row in rows],
+        "emails": len(rows),
+        "rows": [{k: v for k, v in row.items() if k not in ("lease_until", "lease_owner")} for row in rows],
+        "due_at": due_at,
+        **_lease_until_due(lease, due_at, now),
+        "created_at": now,
+    }
+
+
+def _lease_until_due(lease: dict, due_at: datetime, now: datetime) -> dict:
+    """Due at once: leased to this process's dispatcher (`lease`); due later: free from its due time."""
+    return lease if due_at <= now else {"lease_until": due_at, "lease_owner": None}
+
+
 async def _record(
-    deps: Dependencies, envelope: Envelope, handler: str, work: Callable[[Session, datetime], Awaitable[list[dict]]]
+    deps: Dependencies, envelope: Envelope, handler: str, work: Callable[[Session, datetime], Awaitable[list[dict]]],
+    hand_over: Callable[[list[dict]], Awaitable[None]] | None = None,
 ) -> None:
-    """Runs `work` (which returns the notification rows it added) once per event, then hands the
-    committed rows over."""
+    """Runs `work` (which returns the notification rows, or mailings, it added) once per event,
+    then hands the committed documents over (`deps.hand_over` unless told otherwise)."""
     now = deps.clock.now()
     added: list[dict] = []
 
@@ -82,7 +106,7 @@ async def _record(
 
     if await handle_once(deps.mongo, deps.inbox, handler=handler, event_id=envelope.event_id, now=now,
                          work=transaction):
-        await deps.hand_over(added)
+        await (hand_over or deps.hand_over)(added)
 
 
 async def _notify_contact(
@@ -113,9 +137,10 @@ async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event:
 
 async def on_results_published(deps: Dependencies, envelope: Envelope, event: ResultsPublished) -> None:
     """One "your result is available" email per registered candidate with an issued result, due at
-    `release_at`. Keyed by the board's batch, so a re-sent part sends nothing new. Candidates not
-    registered (yet) get no email; withheld and pending results get none, and neither do records the
-    results service refuses (the same `check_part` decides)."""
+    `release_at`, all in one mailing. Keyed by the board's batch, so a re-sent part sends nothing
+    new, and a candidate already emailed or in a mailing of the same batch (in two parts of it) is
+    left out. Candidates not registered (yet) get no email; withheld and pending results get none,
+    and neither do records the results service refuses (the same `check_part` decides)."""
     exam = find_exam(event.exam)
     context = {"exam_name": exam.name if exam else event.exam, "session": event.session}
     valid, _refused = check_part(exam or event.exam, event.results)
@@ -128,9 +153,15 @@ async def on_results_published(deps: Dependencies, envelope: Envelope, event: Re
         rows = [new_notification(Kind.RESULTS_READY, source, envelope, c, context, now=now, lease=lease,
                                  due_at=event.release_at) for c in contacts]
         known = await deps.repository.known_ids(session, [r["_id"] for r in rows])
-        return await deps.repository.add_notifications(session, [r for r in rows if r["_id"] not in known])
+        in_mailings = await deps.repository.in_mailings(session, source, [r["candidate_id"] for r in rows])
+        rows = [r for r in rows if r["_id"] not in known and r["candidate_id"] not in in_mailings]
+        if not rows:
+            return []
+        mailing = new_mailing(source, envelope, rows, now=now, lease=lease, due_at=event.release_at)
+        await deps.repository.add_mailing(session, mailing)
+        return [mailing]
 
-    await _record(deps, envelope, "on_results_published", work)
+    await _record(deps, envelope, "on_results_published", work, deps.hand_over_mailings)
 
 
 async def on_login_locked(deps: Dependencies, envelope: Envelope, event: LoginLocked) -> None:

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.dependencies = Dependencies(
             mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
             after_commit=dispatcher.wake, hand_over=dispatcher.hand_over,
-            handover_lease=dispatcher.handover_lease,
+            hand_over_mailings=dispatcher.hand_over_mailings, handover_lease=dispatcher.handover_lease,
         )
         dispatching = asyncio.create_task(dispatcher.run(), name="notifier-dispatcher")
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))

@@ -1,21 +1,33 @@
-"""The notifier's own database: contacts (built from CandidateRegistered) and notifications.
+"""The notifier's own database: contacts (built from CandidateRegistered), notifications and
+mailings.
 
 A notification row is created queued, leased by one dispatcher before its send, and marked sent
 after it: a redelivered event finds its row and adds nothing; a crashed send is retried once its
-lease runs out; two replicas never hold the same lease."""
+lease runs out; two replicas never hold the same lease.
+
+A results part's emails are one mailing instead: one document holding the rows it will become,
+leased as a whole, and each email's row is written once the email has an outcome (sent, failed,
+or queued for a retry), so a part's email costs one write, not an insert and an update (each
+document written costs SecantusDB about the same, and an email's update was half of release
+day's database time: bench/README.md, change 29). An email's state is in one place: its
+mailing until it has a row, its row after. A mailing is deleted once every email of it has its row."""
 
 import contextlib
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from crs_shared.mongo import Session, in_chunks
 from notifier.domain.notifications import Status
 
 CONTACTS = "contacts"
 NOTIFICATIONS = "notifications"
+MAILINGS = "mailings"
+# One document per source with mailings: each mailing's transaction writes it, so two parts of one
+# batch committing at once conflict and one runs again, and then sees the other's candidates.
+MAILING_SOURCES = "mailing_sources"
 
 # A queued row is free to take once its `lease_until` has passed: it holds the end of a
 # dispatcher's lease, the due time of a row due later, or the time of its next try. A sent row
@@ -24,15 +36,21 @@ NOTIFICATIONS = "notifications"
 # to check its lease: 0.6 s a search with 20,000 leased on release day); the queue is the range
 # before GAVE_UP, and the failed rows one point. That one index is the only one: each secondary
 # index costs SecantusDB on every row's insert and every update (a status index a quarter to a third,
-# bench/README.md), and a row is inserted and updated once an email.
+# bench/README.md), and a row is inserted and updated once an email (a mailing's, inserted once).
 GAVE_UP = datetime(9999, 12, 30, tzinfo=UTC)
 FINISHED = datetime(9999, 12, 31, tzinfo=UTC)
+DUPLICATE_KEY = 11000
 QUEUED_ROWS = {"lease_until": {"$lt": GAVE_UP}, "status": Status.QUEUED}
 FAILED_ROWS = {"lease_until": GAVE_UP, "status": Status.FAILED}
 
 INDEXES = {
     CONTACTS: [],
     NOTIFICATIONS: [IndexModel([("lease_until", ASCENDING)])],
+    # A mailing is free to take once `lease_until` has passed, as a row is; its candidates are
+    # indexed so a later part of the same batch leaves out those already in a mailing.
+    MAILINGS: [IndexModel([("lease_until", ASCENDING)]),
+               IndexModel([("source", ASCENDING), ("candidate_ids", ASCENDING)])],
+    MAILING_SOURCES: [],
 }
 # Indexes of older databases, which cost every write and serve no query now: `candidate_id`'s
 # (before the search went by `lease_until`) and the status index (before GAVE_UP; while it is
@@ -45,6 +63,8 @@ class NotifierRepository:
     def __init__(self, db: AsyncDatabase):
         self._contacts = db[CONTACTS]
         self._notifications = db[NOTIFICATIONS]
+        self._mailings = db[MAILINGS]
+        self._mailing_sources = db[MAILING_SOURCES]
 
     async def upgrade(self) -> None:
         """Brings a database made by an older notifier in line, once: its finished rows get their
@@ -75,9 +95,76 @@ class NotifierRepository:
             await self._notifications.insert_many(notifications, session=session)
         return notifications
 
-    async def known_ids(self, session: Session, notification_ids: list[str]) -> set[str]:
+    async def known_ids(self, session: Session | None, notification_ids: list[str]) -> set[str]:
         return {d["_id"] for chunk in in_chunks(notification_ids)
                 async for d in self._notifications.find({"_id": {"$in": chunk}}, {"_id": 1}, session=session)}
+
+    # Mailings
+
+    async def add_mailing(self, session: Session, mailing: dict) -> None:
+        await self._mailing_sources.update_one({"_id": mailing["source"]}, {"$inc": {"mailings": 1}}, upsert=True,
+                                               session=session)
+        await self._mailings.insert_one(mailing, session=session)
+
+    async def in_mailings(self, session: Session, source: str, candidate_ids: list[str]) -> set[str]:
+        """Those of these candidates already in a mailing of `source` (one not done yet)."""
+        found: set[str] = set()
+        for chunk in in_chunks(candidate_ids):
+            async for mailing in self._mailings.find({"source": source, "candidate_ids": {"$in": chunk}},
+                                                     {"candidate_ids": 1}, session=session):
+                found.update(set(chunk).intersection(mailing["candidate_ids"]))
+        return found
+
+    async def lease_mailing(self, now: datetime, owner: str, lease: timedelta) -> dict | None:
+        """Leases the mailing free the longest, if any, to `owner` and returns it."""
+        free = {"lease_until": {"$lte": now}, "due_at": {"$lte": now}}
+        found = await self._mailings.find_one(free, {"_id": 1}, sort=[("lease_until", ASCENDING)])
+        if found is None:
+            return None
+        leased = await self._mailings.update_one({"_id": found["_id"], **free},
+                                                 {"$set": {"lease_until": now + lease, "lease_owner": owner}})
+        if leased.modified_count == 0:  # another dispatcher took it first
+            return None
+        return await self._mailings.find_one({"_id": found["_id"], "lease_owner": owner})
+
+    async def renew_mailing(self, mailing_id: str, owner: str, until: datetime) -> bool:
+        """False if `owner` no longer holds the mailing."""
+        result = await self._mailings.update_one({"_id": mailing_id, "lease_owner": owner},
+                                                 {"$set": {"lease_until": until}})
+        return result.matched_count == 1
+
+    async def finish_mailing(self, mailing_id: str, owner: str) -> None:
+        """Every email of the mailing has its row."""
+        await self._mailings.delete_one({"_id": mailing_id, "lease_owner": owner})
+
+    async def release_mailings(self, mailing_ids: list[str], owner: str, now: datetime) -> int:
+        result = await self._mailings.update_many({"_id": {"$in": mailing_ids}, "lease_owner": owner},
+                                                  {"$set": {"lease_until": now}})
+        return result.modified_count
+
+    # A mailing's email gets its row once it has an outcome, the row `mark_sent`, `mark_failed` or
+    # `schedule_retry` would have made of a queued one. A row already there (its outcome recorded
+    # before a crash, the mailing taken again) is kept as it is.
+
+    async def record_sent(self, emails: list[dict], now: datetime) -> None:
+        await self._record([_outcome(email, drop=("context",), status=Status.SENT, sent_at=now, lease_until=FINISHED)
+                            for email in emails])
+
+    async def record_failed(self, email: dict, now: datetime, reason: str) -> None:
+        await self._record([_outcome(email, status=Status.FAILED, failed_at=now, last_error=reason,
+                                     lease_until=GAVE_UP)])
+
+    async def record_retry(self, email: dict, at: datetime, error: str) -> None:
+        await self._record([_outcome(email, lease_until=at, last_error=error)])
+
+    async def _record(self, rows: list[dict]) -> None:
+        try:
+            await self._notifications.insert_many(rows, ordered=False)
+        except BulkWriteError as exc:
+            if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                raise
+
+    # Rows
 
     async def lease_due(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[dict]:
         """Leases up to `limit` rows free to take, the longest free first, to `owner` (a token new
@@ -131,7 +218,12 @@ class NotifierRepository:
         return await self.find(FAILED_ROWS, limit)
 
     async def count_queued(self) -> int:
-        return await self.count(QUEUED_ROWS)
+        """Queued rows, and the emails of the mailings not done yet."""
+        in_mailings = [mailing["emails"] async for mailing in self._mailings.find({}, {"emails": 1})]
+        return await self.count(QUEUED_ROWS) + sum(in_mailings)
+
+    async def count_mailings(self, query: dict) -> int:
+        return await self._mailings.count_documents(query)
 
     async def find(self, query: dict, limit: int = 100) -> list[dict]:
         return [doc async for doc in self._notifications.find(query).limit(limit)]
@@ -141,3 +233,9 @@ class NotifierRepository:
 
     async def get(self, notification_id: str) -> dict | None:
         return await self._notifications.find_one({"_id": notification_id})
+
+
+def _outcome(email: dict, *, drop: tuple[str, ...] = (), **changes) -> dict:
+    """The row of a mailing's email after one try: its queued row, less `drop`, with `changes`."""
+    row = {k: v for k, v in email.items() if k not in ("mailing", *drop)}
+    return row | changes | {"attempts": email.get("attempts", 0) + 1, "lease_owner": None}
