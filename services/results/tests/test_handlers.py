@@ -36,7 +36,8 @@ async def deps(mongo_url, commands):
     repository, clock = ResultsRepository(db), ManualClock()
     deps = handlers.Dependencies(
         mongo=client, repository=repository, inbox=db[INBOX_COLLECTION], clock=clock, verifier=None, revocations=None,
-        candidate_results=ReadThroughCache(repository.candidates_results, ttl_seconds=1.0, max_entries=100, clock=clock),
+        candidate_results=ReadThroughCache(repository.candidates_results, ttl_seconds=1.0, max_entries=100,
+                                           clock=clock),
         public_base_url="http://crs.test")
     yield deps
     await client.drop_database(db.name)
@@ -101,7 +102,8 @@ async def test_candidates_read_at_once_share_one_query_and_each_gets_only_their_
                             session=session)
         await handlers.store_results(deps, envelope_for(part), part)
     commands.clear()
-    first, second, none = await asyncio.gather(*(handlers.my_results(deps, c) for c in ("M000001", "M000002", "M000003")))
+    first, second, none = await asyncio.gather(
+        *(handlers.my_results(deps, c) for c in ("M000001", "M000002", "M000003")))
     assert [(d["candidate_id"], d["session"]) for d in first] == [("M000001", "2026-06"), ("M000001", "2025-06")]
     assert [(d["candidate_id"], d["session"]) for d in second] == [("M000002", "2026-06"), ("M000002", "2025-06")]
     assert none == [] and commands.names.count("find") == 1

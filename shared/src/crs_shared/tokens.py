@@ -178,8 +178,8 @@ class TokenVerifier:
         self._keys, self._revocations, self._clock = keys, revocations, clock
         self._issuer, self._audience = issuer, audience
         self._signed: ReadThroughCache[str, tuple[Claims, float]] = ReadThroughCache(
-            one_by_one(self._signed_claims), ttl_seconds=VERIFIED_TOKEN_CACHE_SECONDS, max_entries=VERIFIED_TOKEN_CACHE_ENTRIES,
-            clock=clock)
+            one_by_one(self._signed_claims), ttl_seconds=VERIFIED_TOKEN_CACHE_SECONDS,
+            max_entries=VERIFIED_TOKEN_CACHE_ENTRIES, clock=clock)
 
     async def verify(self, token: str) -> Claims:
         claims, expires = await self._signed.get(token)

@@ -166,10 +166,10 @@ class Dispatcher:
         ends now and another replica sends them at once, not a lease later (a rolling restart on
         release day would hold up to `dispatch_handover_limit` emails for the whole lease)."""
         left = [self._handed.get_nowait() for _ in range(self._handed.qsize())]
-        ids = [row["_id"] for row in left if "mailing" not in row]
-        mailings = sorted({row["mailing"] for row in left if "mailing" in row})
         if not left:
             return
+        ids = [row["_id"] for row in left if "mailing" not in row]
+        mailings = sorted({row["mailing"] for row in left if "mailing" in row})
         try:
             now = self._clock.now()
             released = await self._repository.release(ids, self._handover_owner, now) if ids else 0
@@ -277,10 +277,7 @@ class Dispatcher:
                 NOTIFICATIONS.labels(row["kind"], "failed").inc()
                 return
             delay = retry_delay(row.get("attempts", 0) + 1, base_seconds=self._retry_base, max_seconds=self._retry_max)
-            if "mailing" in row:
-                await self._repository.record_retry(row, now + delay, str(exc))
-            else:
-                await self._repository.schedule_retry(row["_id"], token, now + delay, str(exc))
+            await self._schedule_retry(row, token, now + delay, str(exc))
             NOTIFICATIONS.labels(row["kind"], "retried").inc()
             log.warning("email not sent; will retry", notification=row["_id"], error=str(exc))
             return
@@ -288,11 +285,19 @@ class Dispatcher:
         NOTIFICATIONS.labels(row["kind"], "sent").inc()
         log.info("email sent", notification=row["_id"], kind=row["kind"])
 
+    # A row's outcome updates it; a mailing's email gets its row with it (`notifier.repository`).
+
     async def _mark_failed(self, row: dict, token: str, now: datetime, reason: str) -> None:
         if "mailing" in row:
             await self._repository.record_failed(row, now, reason)
         else:
             await self._repository.mark_failed(row["_id"], token, now, reason)
+
+    async def _schedule_retry(self, row: dict, token: str, at: datetime, error: str) -> None:
+        if "mailing" in row:
+            await self._repository.record_retry(row, at, error)
+        else:
+            await self._repository.schedule_retry(row["_id"], token, at, error)
 
     async def _record_sent(self, emails: list[dict], token: str) -> None:
         """The SMTP server has these emails, so recording that must not give up on a database
