@@ -143,19 +143,17 @@ class NotifierRepository:
         return result.modified_count
 
     # A mailing's email gets its row once it has an outcome, the row `mark_sent`, `mark_failed` or
-    # `schedule_retry` would have made of a queued one. A row already there (its outcome recorded
-    # before a crash, the mailing taken again) is kept as it is.
+    # `schedule_retry` makes of a queued one (the same `_sent`, `_failed` or `_retry` changes). A
+    # row already there (its outcome recorded before a crash, the mailing taken again) is kept as it is.
 
     async def record_sent(self, emails: list[dict], now: datetime) -> None:
-        await self._record([_outcome(email, drop=("context",), status=Status.SENT, sent_at=now, lease_until=FINISHED)
-                            for email in emails])
+        await self._record([_outcome(email, _sent(now), drop=("context",)) for email in emails])
 
     async def record_failed(self, email: dict, now: datetime, reason: str) -> None:
-        await self._record([_outcome(email, status=Status.FAILED, failed_at=now, last_error=reason,
-                                     lease_until=GAVE_UP)])
+        await self._record([_outcome(email, _failed(now, reason))])
 
     async def record_retry(self, email: dict, at: datetime, error: str) -> None:
-        await self._record([_outcome(email, lease_until=at, last_error=error)])
+        await self._record([_outcome(email, _retry(at, error))])
 
     async def _record(self, rows: list[dict]) -> None:
         try:
@@ -182,14 +180,13 @@ class NotifierRepository:
         # The context goes once it is sent: it may hold a reset link, which must not rest here.
         await self._notifications.update_many(
             {"_id": {"$in": notification_ids}, "lease_owner": owner},
-            {"$set": {"status": Status.SENT, "sent_at": now, "lease_until": FINISHED}, "$unset": {"context": ""},
-             "$inc": {"attempts": 1}},
+            {"$set": _sent(now), "$unset": {"context": ""}, "$inc": {"attempts": 1}},
         )
 
     async def schedule_retry(self, notification_id: str, owner: str, at: datetime, error: str) -> None:
         await self._notifications.update_one(
             {"_id": notification_id, "lease_owner": owner},
-            {"$set": {"lease_until": at, "last_error": error}, "$inc": {"attempts": 1}},
+            {"$set": _retry(at, error), "$inc": {"attempts": 1}},
         )
 
     async def release(self, notification_ids: list[str], owner: str, now: datetime) -> int:
@@ -204,8 +201,7 @@ class NotifierRepository:
     async def mark_failed(self, notification_id: str, owner: str, now: datetime, reason: str) -> None:
         await self._notifications.update_one(
             {"_id": notification_id, "lease_owner": owner},
-            {"$set": {"status": Status.FAILED, "failed_at": now, "last_error": reason, "lease_until": GAVE_UP},
-             "$inc": {"attempts": 1}},
+            {"$set": _failed(now, reason), "$inc": {"attempts": 1}},
         )
 
     async def requeue_failed(self, now: datetime) -> int:
@@ -235,7 +231,22 @@ class NotifierRepository:
         return await self._notifications.find_one({"_id": notification_id})
 
 
-def _outcome(email: dict, *, drop: tuple[str, ...] = (), **changes) -> dict:
+# What each outcome of a try changes in a row, whether it updates a queued row or makes a
+# mailing's email its row.
+
+def _sent(now: datetime) -> dict:
+    return {"status": Status.SENT, "sent_at": now, "lease_until": FINISHED}
+
+
+def _failed(now: datetime, reason: str) -> dict:
+    return {"status": Status.FAILED, "failed_at": now, "last_error": reason, "lease_until": GAVE_UP}
+
+
+def _retry(at: datetime, error: str) -> dict:
+    return {"lease_until": at, "last_error": error}
+
+
+def _outcome(email: dict, changes: dict, *, drop: tuple[str, ...] = ()) -> dict:
     """The row of a mailing's email after one try: its queued row, less `drop`, with `changes`."""
     row = {k: v for k, v in email.items() if k not in ("mailing", *drop)}
     return row | changes | {"attempts": email.get("attempts", 0) + 1, "lease_owner": None}
