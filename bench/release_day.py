@@ -35,6 +35,9 @@ PUBLISH_WINDOW = 500  # registrations awaiting their confirms at once
 # results and notifier each consume ResultsPublished from a queue of their own.
 RESULTS_PUBLISHED_QUEUES = 2
 POLL_SECONDS = 0.1  # the batch report: when results are readable is known to this precision
+# How long one poll of the batch report may take: a results service busy storing parts on a loaded
+# machine has taken over httpx's default 5 s, and a late answer means "not yet", not a failed run.
+REPORT_TIMEOUT_SECONDS = 30.0
 # Listing tens of thousands of files costs CPU on the cores being measured, and when each email
 # arrived is read from the file names anyway: this only decides when to stop waiting.
 MAIL_POLL_SECONDS = 1.0
@@ -57,6 +60,18 @@ def mail_files(folder: Path) -> set[str]:
 def stored_at_ns(name: str) -> int:
     """The capture server names each file `<time_ns>-<pid>-<n>.eml` when it accepts the message."""
     return int(name.split("-", 1)[0])
+
+
+async def batch_report(client: httpx.AsyncClient, batch_id: str) -> dict | None:
+    """The results service's report of the batch, or None while none of it has arrived or the
+    service is too busy to answer in time (the caller's deadline decides when to give up)."""
+    try:
+        response = await client.get(f"/api/results/batches/{batch_id}", timeout=REPORT_TIMEOUT_SECONDS)
+    except httpx.TimeoutException:
+        return None
+    if response.status_code == 404:  # no part has arrived yet
+        return None
+    return response.raise_for_status().json()
 
 
 async def wait_until(check, *, timeout: float, what: str, every: float = POLL_SECONDS) -> float:
@@ -145,10 +160,9 @@ async def measure(system: System, candidates: Candidates, profiler: Profiler = n
     async with httpx.AsyncClient(base_url=system.service_url("results"),
                                  headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as client:
         async def all_readable() -> bool:
-            response = await client.get(f"/api/results/batches/{batch_id}")
-            if response.status_code == 404:  # no part has arrived yet
+            if (latest := await batch_report(client, batch_id)) is None:
                 return False
-            report.update(response.raise_for_status().json())
+            report.update(latest)
             return report["complete"] and report["results_stored"] + report["results_rejected"] >= n
 
         async def all_emailed() -> bool:

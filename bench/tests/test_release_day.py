@@ -1,6 +1,7 @@
+import httpx
 import pytest
 
-from bench.release_day import ratios, stored_at_ns
+from bench.release_day import batch_report, ratios, stored_at_ns
 
 
 def test_the_capture_servers_file_name_gives_when_the_message_was_accepted():
@@ -22,3 +23,24 @@ def test_ratios_divide_each_stage_by_its_floor_and_name_where_most_time_goes():
                                       "emails_sending_over_smtp": 5.0}
     assert r["most_time_beyond_floor"] == "emails_sending_over_smtp"
     assert r["emails_share_of_smtp_floor"] == pytest.approx(0.2)
+
+
+async def test_the_batch_report_is_none_until_a_part_arrives_or_while_the_service_answers_late():
+    answers = iter([httpx.Response(404), httpx.ReadTimeout("busy"), httpx.Response(200, json={"complete": True})])
+
+    def results_service(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/results/batches/b1"
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(results_service), base_url="http://results") as client:
+        assert [await batch_report(client, "b1") for _ in range(3)] == [None, None, {"complete": True}]
+
+
+async def test_the_batch_report_fails_on_an_error_answer():
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(500)),
+                                 base_url="http://results") as client:
+        with pytest.raises(httpx.HTTPStatusError):
+            await batch_report(client, "b1")
