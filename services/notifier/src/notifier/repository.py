@@ -147,7 +147,7 @@ class NotifierRepository:
     # row already there (its outcome recorded before a crash, the mailing taken again) is kept as it is.
 
     async def record_sent(self, emails: list[dict], now: datetime) -> None:
-        await self._record([_outcome(email, _sent(now), drop=("context",)) for email in emails])
+        await self._record([_outcome(email, _sent(now), drop=SENT_DROPS) for email in emails])
 
     async def record_failed(self, email: dict, now: datetime, reason: str) -> None:
         await self._record([_outcome(email, _failed(now, reason))])
@@ -177,10 +177,9 @@ class NotifierRepository:
         return [doc async for doc in self._notifications.find({"_id": {"$in": ids}, "lease_owner": owner})]
 
     async def mark_sent(self, notification_ids: list[str], owner: str, now: datetime) -> None:
-        # The context goes once it is sent: it may hold a reset link, which must not rest here.
         await self._notifications.update_many(
             {"_id": {"$in": notification_ids}, "lease_owner": owner},
-            {"$set": _sent(now), "$unset": {"context": ""}, "$inc": {"attempts": 1}},
+            {"$set": _sent(now), "$unset": dict.fromkeys(SENT_DROPS, ""), "$inc": {"attempts": 1}},
         )
 
     async def schedule_retry(self, notification_id: str, owner: str, at: datetime, error: str) -> None:
@@ -232,7 +231,10 @@ class NotifierRepository:
 
 
 # What each outcome of a try changes in a row, whether it updates a queued row or makes a
-# mailing's email its row.
+# mailing's email its row. A sent row loses its context: it may hold a reset link, which must
+# not rest here.
+SENT_DROPS = ("context",)
+
 
 def _sent(now: datetime) -> dict:
     return {"status": Status.SENT, "sent_at": now, "lease_until": FINISHED}
