@@ -12,11 +12,13 @@ from pymongo.errors import BulkWriteError
 
 from crs_shared.clock import ManualClock
 from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
-from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes
+from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes, run_in_transaction
 from crs_shared.read_cache import ReadThroughCache
 from results import handlers
 from results.domain.verification import new_verification_number
-from results.repository import INDEXES, ResultsRepository, _on_verification_number
+from results.repository import (
+    INDEXES, SITTING_INDEX, VERIFICATION_NUMBER_INDEX, ResultsRepository, SittingTaken, _on_index,
+)
 from services.results.tests.conftest import new_batch_id, record, results_part
 from tests.support.apps import unique_database
 from tests.support.broker import envelope_for
@@ -55,18 +57,20 @@ async def test_a_part_of_1000_results_costs_a_handful_of_round_trips(deps, comma
     await handlers.store_results(deps, envelope_for(part), part)
     sent = list(commands.names)
     assert await deps.repository.count_results({"batch_id": part.batch_id}) == 1000
-    # inbox find + insert, part find, the shown results (one find per IN_QUERY_CHUNK candidates),
-    # one bulk insert, the part's report, commit
-    finds_of_shown = math.ceil(1000 / IN_QUERY_CHUNK)
-    assert len(sent) <= 7 + finds_of_shown, sent
+    # inbox find + insert, part find, one bulk insert, the part's report, commit: a sitting's first
+    # results are not looked for
+    assert len(sent) <= 7 and sent.count("find") == 2, sent
 
-    # A correction of all 1000: still a handful, history included.
+    # A correction of all 1000: the write as new is refused at once, then written again with the
+    # shown results (one find per IN_QUERY_CHUNK candidates) and the history.
     correction = thousand(new_batch_id(), overall=180)
     commands.clear()
     await handlers.store_results(deps, envelope_for(correction), correction)
     sent = list(commands.names)
     assert await deps.repository.count_results({"batch_id": correction.batch_id, "overall_score": 180}) == 1000
-    assert len(sent) <= 11 + finds_of_shown, sent  # the same, plus writing the 1000 shown results to the history
+    finds_of_shown = math.ceil(1000 / IN_QUERY_CHUNK)
+    assert sent.count("find") == 2 + 2 + finds_of_shown, sent
+    assert len(sent) <= 5 + 11 + finds_of_shown, sent  # the refused attempt: inbox, part, insert, abort
 
 
 async def test_a_verification_number_collision_is_retried_with_fresh_numbers(deps):
@@ -109,15 +113,33 @@ async def test_candidates_read_at_once_share_one_query_and_each_gets_only_their_
     assert none == [] and commands.names.count("find") == 1
 
 
-def test_only_a_duplicate_verification_number_counts_as_a_collision():
-    def duplicate_on(key: str, index: str) -> BulkWriteError:
+def test_a_duplicate_key_is_told_by_its_index_whether_named_by_key_pattern_or_message():
+    def duplicate_on(keys: list[str], message: str) -> BulkWriteError:
         return BulkWriteError({"writeErrors": [{
-            "index": 0, "code": 11000, "errmsg": f"E11000 duplicate key error collection: results.results index: {index}",
-            "keyPattern": {key: 1}, "op": {"candidate_id": "C000001", "verification_number": "AAAA-BBBB-CCCC"},
+            "index": 0, "code": 11000, "errmsg": f"E11000 duplicate key error collection: results.results {message}",
+            "keyPattern": dict.fromkeys(keys, 1), "op": {"candidate_id": "C000001"},
         }]})
 
-    assert _on_verification_number(duplicate_on("verification_number", "verification_number_unique"))
-    assert not _on_verification_number(duplicate_on("candidate_id", "one_result_per_sitting"))
+    number, sitting = ["verification_number"], ["candidate_id", "exam", "session"]
+    assert _on_index(duplicate_on(number, ""), VERIFICATION_NUMBER_INDEX)
+    assert not _on_index(duplicate_on(number, ""), SITTING_INDEX)
+    assert _on_index(duplicate_on(sitting, ""), SITTING_INDEX)
+    assert not _on_index(duplicate_on(sitting, ""), VERIFICATION_NUMBER_INDEX)
+    assert _on_index(duplicate_on([], f"index: {SITTING_INDEX}"), SITTING_INDEX)
+
+
+async def test_a_result_written_as_new_for_a_shown_sitting_is_refused_as_sitting_taken(deps):
+    first = results_part([record("S000001")], batch_id=new_batch_id())
+    await handlers.store_results(deps, envelope_for(first), first)
+    [shown] = await deps.repository.find_results({"candidate_id": "S000001"})
+    again = {**shown, "_id": "another-id", "verification_number": new_verification_number()}
+
+    async def write(session):
+        await deps.repository.write_results(session, new=[again], replacing=[], history=[])
+
+    with pytest.raises(SittingTaken):
+        await run_in_transaction(deps.mongo, write)
+    assert await deps.repository.find_results({"candidate_id": "S000001"}) == [shown]
 
 
 async def test_an_older_publication_delivered_after_its_correction_goes_to_the_history(deps):

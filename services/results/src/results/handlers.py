@@ -22,11 +22,11 @@ from crs_shared.tokens import Revocations, TokenVerifier
 from results.domain.errors import BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed
 from results.domain.release import released
 from results.domain.verification import canonical_verification_number, family_names_match, new_verification_number
-from results.repository import ResultsRepository, VerificationNumberTaken
+from results.repository import ResultsRepository, SittingTaken, VerificationNumberTaken
 from results.statement import Statement, render_statement
 
 SERVICE = "results"
-NUMBER_ATTEMPTS = 5
+WRITE_ATTEMPTS = 5
 log = get_logger(__name__)
 
 
@@ -61,14 +61,19 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
     The same event again is caught by the inbox; the same (board, batch, part) under another event
     id by the part's own record. A candidate already shown for this exam and session under another
     batch is a correction: the new result replaces the shown one, which moves to the history. What
-    was published last (the envelope's `occurred_at`) is shown, whatever order deliveries arrive in."""
+    was published last (the envelope's `occurred_at`) is shown, whatever order deliveries arrive in.
+
+    Most parts are a sitting's first results, so a part is first written as all new, and the shown
+    results are looked up only when the sitting's unique index refuses that (`SittingTaken`): the
+    lookups, dozens of round trips a part, held a release's results back by a third (bench/README.md)."""
     now = deps.clock.now()
     exam = find_exam(part.exam)
     valid, refused = check_part(exam or part.exam, part.results)
     release_at = part.release_at or now
     part_key = f"{part.board}:{part.batch_id}:{part.part}"
 
-    for attempt in range(1, NUMBER_ATTEMPTS + 1):
+    look_up_shown = False
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
         outcome = _Ingest()
 
         async def work(session: Session) -> None:
@@ -79,7 +84,8 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                 return
             outcome.rejected = list(refused)
             candidate_ids = [r.candidate_id for r in valid]
-            shown = await deps.repository.shown_results(session, exam.code, part.session, candidate_ids) if exam else {}
+            shown = (await deps.repository.shown_results(session, exam.code, part.session, candidate_ids)
+                     if exam and look_up_shown else {})
             new, replacing, history, late = [], [], [], 0
             for result in valid:
                 earlier = shown.get(result.candidate_id)
@@ -115,9 +121,15 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                 handled = await handle_once(deps.mongo, deps.inbox, handler="store_results",
                                             event_id=envelope.event_id, now=now, work=work)
             break
+        except SittingTaken:
+            log.info("part holds results for sittings already shown; writing it again with those looked up",
+                     board=part.board, batch_id=part.batch_id, part=part.part, attempt=attempt)
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            look_up_shown = True
         except VerificationNumberTaken:
             log.warning("verification number collision; retrying the part with fresh numbers", attempt=attempt)
-            if attempt == NUMBER_ATTEMPTS:
+            if attempt == WRITE_ATTEMPTS:
                 raise
 
     if not handled or outcome.repeated_part:

@@ -13,14 +13,16 @@ from crs_shared.tokens import REVOCATION_INDEXES, REVOCATIONS_COLLECTION
 RESULTS = "results"
 HISTORY = "result_history"
 BATCH_PARTS = "batch_parts"
+SITTING_INDEX = "one_result_per_sitting"
 VERIFICATION_NUMBER_INDEX = "verification_number_unique"
+INDEX_FIELDS = {SITTING_INDEX: ["candidate_id", "exam", "session"], VERIFICATION_NUMBER_INDEX: ["verification_number"]}
 
 INDEXES = {
     RESULTS: [
         # One shown result per candidate, exam and session: a later batch replaces it (a correction).
-        IndexModel([("candidate_id", ASCENDING), ("exam", ASCENDING), ("session", ASCENDING)],
-                   unique=True, name="one_result_per_sitting"),
-        IndexModel([("verification_number", ASCENDING)], unique=True, name=VERIFICATION_NUMBER_INDEX),
+        IndexModel([(field, ASCENDING) for field in INDEX_FIELDS[SITTING_INDEX]], unique=True, name=SITTING_INDEX),
+        IndexModel([(field, ASCENDING) for field in INDEX_FIELDS[VERIFICATION_NUMBER_INDEX]], unique=True,
+                   name=VERIFICATION_NUMBER_INDEX),
     ],
     HISTORY: [IndexModel([("result_id", ASCENDING), ("replaced_at", ASCENDING)])],
     BATCH_PARTS: [IndexModel([("batch_id", ASCENDING), ("part", ASCENDING)])],
@@ -30,6 +32,11 @@ INDEXES = {
 
 class VerificationNumberTaken(Exception):
     """A new result drew a verification number already in use; the write was not made."""
+
+
+class SittingTaken(Exception):
+    """A result written as new is for a candidate, exam and session that has one shown already (a
+    correction, or a concurrent write of the same sitting); the write was not made."""
 
 
 class ResultsRepository:
@@ -60,7 +67,9 @@ class ResultsRepository:
             if writes:
                 await self._results.bulk_write(writes, ordered=False, session=session)
         except (BulkWriteError, DuplicateKeyError) as exc:
-            if _on_verification_number(exc):
+            if _on_index(exc, SITTING_INDEX):
+                raise SittingTaken() from exc
+            if _on_index(exc, VERIFICATION_NUMBER_INDEX):
                 raise VerificationNumberTaken() from exc
             raise
         if history:
@@ -101,13 +110,13 @@ def _released_at(now: datetime) -> dict:
     return {"release_at": {"$lte": now}}
 
 
-def _on_verification_number(exc: BulkWriteError | DuplicateKeyError) -> bool:
-    """Whether a duplicate key is a verification number (and not, say, a result written concurrently)."""
+def _on_index(exc: BulkWriteError | DuplicateKeyError, index: str) -> bool:
+    """Whether a duplicate key is one of this index (and not, say, of another unique index)."""
     details = exc.details or {}
     errors = details.get("writeErrors", [details]) if isinstance(exc, BulkWriteError) else [details]
+    fields = INDEX_FIELDS[index]
     return any(
         error.get("code") == 11000
-        and ("verification_number" in (error.get("keyPattern") or {})
-             or VERIFICATION_NUMBER_INDEX in error.get("errmsg", ""))
+        and (list(error.get("keyPattern") or {}) == fields or index in error.get("errmsg", ""))
         for error in errors
     )
