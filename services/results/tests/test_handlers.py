@@ -1,4 +1,5 @@
-"""store_results against SecantusDB, without a broker: what one part costs, and number collisions."""
+"""store_results against SecantusDB, without a broker: what one part costs, sittings already shown,
+and number collisions."""
 
 import asyncio
 import itertools
