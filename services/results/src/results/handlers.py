@@ -71,6 +71,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
     valid, refused = check_part(exam or part.exam, part.results)
     release_at = part.release_at or now
     part_key = f"{part.board}:{part.batch_id}:{part.part}"
+    candidate_ids = [r.candidate_id for r in valid]
 
     look_up_shown = False
     for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -83,7 +84,6 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                 outcome.repeated_part = True
                 return
             outcome.rejected = list(refused)
-            candidate_ids = [r.candidate_id for r in valid]
             shown = (await deps.repository.shown_results(session, exam.code, part.session, candidate_ids)
                      if exam and look_up_shown else {})
             new, replacing, history, late = [], [], [], 0
@@ -117,7 +117,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
 
         try:
             # This process's readers see the part as soon as it is committed.
-            with deps.candidate_results.changing(r.candidate_id for r in valid):
+            with deps.candidate_results.changing(candidate_ids):
                 handled = await handle_once(deps.mongo, deps.inbox, handler="store_results",
                                             event_id=envelope.event_id, now=now, work=work)
             break
