@@ -1,6 +1,8 @@
 """The dispatcher's bookkeeping around a send, with a fake repository and pool (pure logic; the
 real SMTP server and database are in test_delivery and tests/reliability)."""
 
+import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from pymongo.errors import AutoReconnect
@@ -8,6 +10,7 @@ from pymongo.errors import AutoReconnect
 from crs_shared.clock import ManualClock
 from notifier.config import Settings
 from notifier.dispatcher import Dispatcher
+from tests.support.waiting import wait_until
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 ROW = {"_id": "n1", "kind": "registration_confirmation", "language": "en", "email": "amy@example.com",
@@ -61,12 +64,14 @@ class ManyRowsRepository:
     def __init__(self, searchable: list[str] = ()):
         self.searchable = list(searchable)
         self.searches = 0
+        self.searches_by_pass: Counter[asyncio.Task] = Counter()  # each pass of `run` is a task
         self.recorded: list[list[str]] = []
         self.owners: set[str] = set()
         self.released: list[tuple[list[str], str, datetime]] = []
 
     async def lease_due(self, now, owner, lease, limit):
         self.searches += 1
+        self.searches_by_pass[asyncio.current_task()] += 1
         ids, self.searchable = self.searchable, []
         return [dict(ROW, _id=i) for i in ids]
 
@@ -138,6 +143,41 @@ async def test_rows_left_in_the_hand_over_at_a_stop_are_released_not_sent():
     assert repository.released == [(["n0", "n1", "n2"], lease["lease_owner"], NOW)]
 
 
+async def test_while_nothing_is_due_the_first_pass_searches_and_the_others_a_passes_times_less_often():
+    repository = ManyRowsRepository()
+    dispatcher = Dispatcher(repository, CountingPool(), ManualClock(NOW),
+                            Settings(dispatch_passes=4, dispatch_poll_seconds=0.02))
+    running = asyncio.create_task(dispatcher.run())
+
+    async def first_pass_searched_often() -> bool:
+        return max(repository.searches_by_pass.values(), default=0) >= 24
+
+    await wait_until(first_pass_searched_often, timeout=20, interval=0.01, what="the first pass's searches")
+    dispatcher.stop()
+    await running
+
+    first, *others = sorted(repository.searches_by_pass.values(), reverse=True)
+    assert len(others) == 3
+    assert max(others) <= first // 2  # a quarter as often, with room for a loaded machine's timing
+
+
+async def test_a_search_that_fills_its_batch_wakes_the_passes_asleep():
+    # Polls far apart: only a wake-up can make a pass search a second time within the test.
+    repository, pool = ManyRowsRepository(searchable=["n0", "n1"]), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW),
+                            Settings(dispatch_passes=3, dispatch_batch_size=2, dispatch_poll_seconds=3600))
+    running = asyncio.create_task(dispatcher.run())
+
+    async def every_pass_searched_again() -> bool:
+        counts = repository.searches_by_pass.values()
+        return len(counts) == 3 and min(counts) >= 2
+
+    await wait_until(every_pass_searched_again, timeout=10, interval=0.01, what="a second search by every pass")
+    dispatcher.stop()
+    await running
+    assert len(pool.sent) == 2 and repository.recorded == [["n0", "n1"]]
+
+
 class MailingRepository:
     """One mailing for a search to take (`searchable`); `known` emails already have their row."""
 
@@ -201,6 +241,31 @@ async def test_a_mailing_taken_by_a_search_sends_only_its_emails_without_a_row_r
     assert repository.renewals == 1  # before its second slice of two (a batch of one for each of two passes)
     [(finished, owner)] = repository.finished
     assert finished == "m1" and not owner.startswith("handover-")
+
+
+class SeveralMailingsRepository(MailingRepository):
+    def __init__(self, mailings: list[dict]):
+        super().__init__()
+        self.mailings = list(mailings)
+
+    async def lease_mailing(self, now, owner, lease):
+        return self.mailings.pop(0) | {"lease_until": now + lease, "lease_owner": owner} if self.mailings else None
+
+
+async def test_a_pass_whose_search_found_a_few_emails_searches_again_at_once():
+    # Five small mailings due together, polls far apart: each pass goes on searching while it finds any.
+    small = [{"_id": f"m{k}", "rows": [dict(ROW, _id=f"m{k}-n0", due_at=NOW)]} for k in range(5)]
+    repository, pool = SeveralMailingsRepository(small), CountingPool()
+    dispatcher = Dispatcher(repository, pool, ManualClock(NOW), Settings(dispatch_passes=2, dispatch_poll_seconds=3600))
+    running = asyncio.create_task(dispatcher.run())
+
+    async def all_finished() -> bool:
+        return len(repository.finished) == 5
+
+    await wait_until(all_finished, timeout=10, interval=0.01, what="the five mailings sent")
+    dispatcher.stop()
+    await running
+    assert sorted(repository.recorded) == [f"m{k}-n0" for k in range(5)] and len(pool.sent) == 5
 
 
 async def test_a_mailing_whose_emails_are_left_in_the_hand_over_at_a_stop_is_released_not_sent():

@@ -145,21 +145,31 @@ class Dispatcher:
 
     async def run(self) -> None:
         """`dispatch_passes` passes at once, so one leases while another sends (the lease's conditions
-        keep two passes, like two replicas, from taking the same row)."""
-        await asyncio.gather(*(self._pass_after_pass() for _ in range(self._passes)))
+        keep two passes, like two replicas, from taking the same row). While nothing is to be sent,
+        the first pass searches every `dispatch_poll_seconds` and the others every `passes` times
+        that, so rows come due while the first is busy still wait no longer than that; a hand-over,
+        or a search that filled its batch, wakes them all. (Every pass searching every
+        `dispatch_poll_seconds` made an idle replica query its database 32 times a second.)"""
+        polls = [self._poll] + [self._poll * self._passes] * (self._passes - 1)
+        await asyncio.gather(*(self._pass_after_pass(poll) for poll in polls))
         await self._release_handed_over()
 
-    async def _pass_after_pass(self) -> None:
+    async def _pass_after_pass(self, poll_seconds: float) -> None:
         while not self._stopping:
+            searched = self._handed.empty()  # a pass searches only when nothing is handed over
             try:
                 handled = await self.dispatch_once()
             except Exception as exc:  # survive database outages; rows stay queued
                 log.warning("dispatch pass failed; will retry", error=repr(exc))
                 handled = 0
-            if handled < self._batch and self._handed.empty():
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
+            more = handled >= self._batch or not self._handed.empty()
+            if more:
+                self._wakeup.set()  # the passes asleep join in
+            if more or (searched and handled):
+                continue  # a search that found a few may find more: small mailings due together
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=poll_seconds)
 
     async def _release_handed_over(self) -> None:
         """Once stopped: the rows still waiting in the hand-over are not sent here, so their lease
