@@ -143,7 +143,7 @@ async def test_rows_left_in_the_hand_over_at_a_stop_are_released_not_sent():
     assert repository.released == [(["n0", "n1", "n2"], lease["lease_owner"], NOW)]
 
 
-async def test_while_nothing_is_due_the_first_pass_searches_and_the_others_a_passes_times_less_often():
+async def test_while_nothing_is_due_the_other_passes_search_passes_times_less_often_than_the_first():
     repository = ManyRowsRepository()
     dispatcher = Dispatcher(repository, CountingPool(), ManualClock(NOW),
                             Settings(dispatch_passes=4, dispatch_poll_seconds=0.02))
