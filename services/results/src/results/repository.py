@@ -17,12 +17,16 @@ SITTING_INDEX = "one_result_per_sitting"
 VERIFICATION_NUMBER_INDEX = "verification_number_unique"
 INDEX_FIELDS = {SITTING_INDEX: ["candidate_id", "exam", "session"], VERIFICATION_NUMBER_INDEX: ["verification_number"]}
 
+
+def _unique_index(name: str) -> IndexModel:
+    return IndexModel([(field, ASCENDING) for field in INDEX_FIELDS[name]], unique=True, name=name)
+
+
 INDEXES = {
     RESULTS: [
         # One shown result per candidate, exam and session: a later batch replaces it (a correction).
-        IndexModel([(field, ASCENDING) for field in INDEX_FIELDS[SITTING_INDEX]], unique=True, name=SITTING_INDEX),
-        IndexModel([(field, ASCENDING) for field in INDEX_FIELDS[VERIFICATION_NUMBER_INDEX]], unique=True,
-                   name=VERIFICATION_NUMBER_INDEX),
+        _unique_index(SITTING_INDEX),
+        _unique_index(VERIFICATION_NUMBER_INDEX),
     ],
     HISTORY: [IndexModel([("result_id", ASCENDING), ("replaced_at", ASCENDING)])],
     BATCH_PARTS: [IndexModel([("batch_id", ASCENDING), ("part", ASCENDING)])],
