@@ -63,17 +63,19 @@ class ManyRowsRepository:
 
     def __init__(self, searchable: list[str] = ()):
         self.searchable = list(searchable)
-        self.searches = 0
         self.searches_by_pass: Counter[asyncio.Task] = Counter()  # each pass of `run` is a task
         self.recorded: list[list[str]] = []
         self.owners: set[str] = set()
         self.released: list[tuple[list[str], str, datetime]] = []
 
     async def lease_due(self, now, owner, lease, limit):
-        self.searches += 1
         self.searches_by_pass[asyncio.current_task()] += 1
         ids, self.searchable = self.searchable, []
         return [dict(ROW, _id=i) for i in ids]
+
+    @property
+    def searches(self) -> int:
+        return sum(self.searches_by_pass.values())
 
     async def mark_sent(self, notification_ids, owner, now):
         self.recorded.append(list(notification_ids))
