@@ -1,4 +1,5 @@
-"""structlog set-up: every line carries `service` and the current `correlation_id`.
+"""structlog set-up: every line carries `service` and the current `correlation_id`, the lines
+libraries write through the standard library (aio-pika, pymongo, uvicorn) too.
 
 Secrets never reach a log line: any key that names one is dropped before rendering.
 """
@@ -25,17 +26,29 @@ def drop_sensitive_keys(_logger, _method, event_dict):
     return event_dict
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to sys.stderr as it is when a line is written, like our own lines (see below)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _stream):
+        pass
+
+
 def configure_logging(service: str, *, json: bool = False, level: str = "INFO") -> None:
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    fields = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        drop_sensitive_keys,
+        structlog.processors.format_exc_info,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            drop_sensitive_keys,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*fields, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # sys.stderr as it is when a line is written, not when logging was configured: whoever
         # swaps it later (pytest's capture does, for each test) gets the lines.
@@ -44,8 +57,17 @@ def configure_logging(service: str, *, json: bool = False, level: str = "INFO") 
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
-    # Libraries (aio-pika, pymongo, uvicorn) log through the standard library: warnings and up only.
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    # Libraries log through the standard library: warnings and up only, as lines like ours (a JSON
+    # line in production), with the library's logger name.
+    handler = _StderrHandler()
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *fields],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    ))
+    root = logging.getLogger()
+    # Set up again (each test does): one handler of ours, and the handlers of others (pytest's) kept.
+    root.handlers = [h for h in root.handlers if not isinstance(h, _StderrHandler)] + [handler]
+    root.setLevel(logging.WARNING)
 
 
 def current_correlation_id() -> str:
