@@ -1,9 +1,9 @@
 """Requests and answers of the auth API. The new password of a reset answers FastAPI's standard
 422, one entry per failing rule of the shared password policy, naming the field and the rule."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crs_shared import new_password
 from crs_shared.http import DomainErrorBody
@@ -14,21 +14,18 @@ CANDIDATE_ID_MAX = 64
 PASSWORD_MAX = 1024
 
 
-def _normalised_id(value: str) -> str:
-    return value.strip().upper()
+CandidateId = Annotated[
+    str,
+    Field(description="ID Number from the Confirmation of Entry.", examples=["123456"], max_length=CANDIDATE_ID_MAX),
+    AfterValidator(lambda value: value.strip().upper()),
+]
 
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
-    candidate_id: str = Field(description="ID Number from the Confirmation of Entry.", examples=["123456"],
-                              max_length=CANDIDATE_ID_MAX)
+    candidate_id: CandidateId
     password: str = Field(max_length=PASSWORD_MAX)
-
-    @field_validator("candidate_id")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return _normalised_id(value)
 
 
 class LoginAnswer(BaseModel):
@@ -40,12 +37,7 @@ class LoginAnswer(BaseModel):
 class ReminderRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
-    candidate_id: str = Field(examples=["123456"], max_length=CANDIDATE_ID_MAX)
-
-    @field_validator("candidate_id")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return _normalised_id(value)
+    candidate_id: CandidateId
 
 
 class ReminderAnswer(BaseModel):
