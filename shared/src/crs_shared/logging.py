@@ -27,7 +27,7 @@ def drop_sensitive_keys(_logger, _method, event_dict):
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to sys.stderr as it is when a line is written, like our own lines (see below)."""
+    """Writes to sys.stderr as it is when a line is written, as our own lines do (pytest swaps it for each test)."""
 
     @property
     def stream(self):
