@@ -70,7 +70,8 @@ async def store_credentials(deps: Dependencies, envelope: Envelope, event: Candi
             registered_at=event.registered_at, now=now,
         )
 
-    if await handle_once(deps.mongo, deps.inbox, handler="store_credentials", event_id=envelope.event_id, now=now, work=work):
+    if await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler="store_credentials", envelope=envelope,
+                         now=now, work=work):
         log.info("credentials stored", candidate_id=event.candidate_id)
 
 

@@ -104,7 +104,7 @@ async def _record(
     async def transaction(session: Session) -> None:
         added[:] = await work(session, now)  # a retried transaction replaces, never adds to, the rows
 
-    if await handle_once(deps.mongo, deps.inbox, handler=handler, event_id=envelope.event_id, now=now,
+    if await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler=handler, envelope=envelope, now=now,
                          work=transaction):
         await (hand_over or deps.hand_over)(added)
 

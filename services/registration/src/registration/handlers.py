@@ -60,7 +60,8 @@ async def store_entries(deps: Dependencies, envelope: Envelope, part: EntriesPub
             session, board=part.board, batch_id=part.batch_id, part=part.part, parts=part.parts, count=len(entries), now=now
         )
 
-    if await handle_once(deps.mongo, deps.inbox, handler="store_entries", event_id=envelope.event_id, now=now, work=work):
+    if await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler="store_entries", envelope=envelope, now=now,
+                         work=work):
         log.info("entries stored", board=part.board, batch_id=part.batch_id, part=part.part, entries=len(entries))
 
 

@@ -118,8 +118,8 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
         try:
             # This process's readers see the part as soon as it is committed.
             with deps.candidate_results.changing(candidate_ids):
-                handled = await handle_once(deps.mongo, deps.inbox, handler="store_results",
-                                            event_id=envelope.event_id, now=now, work=work)
+                handled = await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler="store_results",
+                                            envelope=envelope, now=now, work=work)
             break
         except SittingTaken:
             log.info("part holds results for sittings already shown; writing it again with those looked up",
@@ -132,8 +132,9 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
             if attempt == WRITE_ATTEMPTS:
                 raise
 
-    if not handled or outcome.repeated_part:
+    if handled and outcome.repeated_part:  # the same part again under an event id of its own
         DUPLICATES.labels(SERVICE, part.EVENT_TYPE).inc()
+    if not handled or outcome.repeated_part:
         log.info("results part already stored; nothing changed",
                  board=part.board, batch_id=part.batch_id, part=part.part)
         return

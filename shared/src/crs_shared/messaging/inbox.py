@@ -1,5 +1,5 @@
 """Inbox: a consumer records `(handler, event_id)` in the same transaction as its effect. The
-unique `_id` makes a second delivery of the same event a no-op."""
+unique `_id` makes a second delivery of the same event a no-op, counted in `events_duplicate_total`."""
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -8,6 +8,8 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from crs_shared.messaging.envelope import Envelope
+from crs_shared.metrics import DUPLICATES
 from crs_shared.mongo import Session, run_in_transaction
 
 INBOX_COLLECTION = "inbox"
@@ -18,15 +20,22 @@ async def handle_once(
     client: AsyncMongoClient,
     inbox: AsyncCollection,
     *,
+    service: str,
     handler: str,
-    event_id: str,
+    envelope: Envelope,
     now: datetime,
     work: Callable[[Session], Awaitable[None]],
 ) -> bool:
     """Runs `work(session)` and records the event in one transaction, unless this handler has
     already handled this event. Returns False for a duplicate delivery."""
-    key = f"{handler}:{event_id}"
+    if await _handle_once(client, inbox, f"{handler}:{envelope.event_id}", now, work):
+        return True
+    DUPLICATES.labels(service, envelope.event_type).inc()
+    return False
 
+
+async def _handle_once(client: AsyncMongoClient, inbox: AsyncCollection, key: str, now: datetime,
+                       work: Callable[[Session], Awaitable[None]]) -> bool:
     async def transaction(session: Session) -> bool:
         if await inbox.find_one({"_id": key}, {"_id": 1}, session=session):
             return False
