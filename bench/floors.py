@@ -117,3 +117,10 @@ def argon2_verifications(seconds: float, workers: int) -> dict:
     return {"workers": workers, "verifications": sum(counts), "seconds": seconds,
             "per_second": sum(counts) / seconds, **argon2_parameters()}
 
+
+def on_both_sides(before: dict, after: dict) -> dict:
+    """Two argon2id floors, taken before and after a run, as one: their verifications over their seconds."""
+    verifications, seconds = before["verifications"] + after["verifications"], before["seconds"] + after["seconds"]
+    return {**after, "verifications": verifications, "seconds": seconds, "per_second": verifications / seconds,
+            "per_second_before": before["per_second"], "per_second_after": after["per_second"]}
+
