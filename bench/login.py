@@ -10,7 +10,7 @@ from bench.system import System
 
 # The floor is measured just before the log-ins and again just after, and the two count as one
 # 10 s measurement: the machine's speed drifts by several percent within minutes (bench/README.md),
-# and a floor on one side only takes the drift for the system's.
+# and a floor on one side only would count that drift for or against the system.
 FLOOR_SECONDS_EACH_SIDE = 5.0
 
 
