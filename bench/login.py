@@ -1,12 +1,11 @@
 """Log-in: log-ins per second and latency at `clients` concurrent connections through the gateway,
 with wrk; floor: raw argon2id verifications per second, same parameters, one process per core."""
 
-import os
-
 from bench import floors, load
 from bench.profiles import Profiler, no_profile
 from bench.release_day import PASSWORD, Candidates
 from bench.system import System
+from crs_shared.passwords import usable_cpus
 
 # The floor is measured just before the log-ins and again just after, and the two count as one
 # 10 s measurement: the machine's speed drifts by several percent within minutes (bench/README.md),
@@ -16,7 +15,7 @@ FLOOR_SECONDS_EACH_SIDE = 5.0
 
 def run(system: System, candidates: Candidates, *, requests: int, clients: int, max_seconds: float,
         profiler: Profiler = no_profile) -> dict:
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()  # as many as auth's argon2id threads
     before = floors.argon2_verifications(FLOOR_SECONDS_EACH_SIDE, cores)
     with profiler("login", {"auth": system.pid("auth")}) as profiles, system.cpu_use() as cpu:
         measured = load.run(f"{system.gateway_url}/", "login.lua", requests=requests, connections=clients,

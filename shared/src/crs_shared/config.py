@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     argon2_memory_kib: int = Field(19 * 1024, ge=19 * 1024)
     argon2_time_cost: int = Field(2, ge=2)
     argon2_parallelism: int = Field(1, ge=1)
+    # Hashes computed at once, each holding argon2_memory_kib: set it to the container's CPU limit,
+    # which the process cannot see (by default, every CPU the process may run on).
+    argon2_workers: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_prod(self):

@@ -11,16 +11,25 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from crs_shared.config import ServiceSettings
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: a cpuset or taskset narrows them, a CPU quota does not."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Passwords:
-    def __init__(self, settings: ServiceSettings, workers: int | None = None):
+    def __init__(self, settings: ServiceSettings):
         self._hasher = PasswordHasher(
             time_cost=settings.argon2_time_cost,
             memory_cost=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
             type=Type.ID,
         )
-        # argon2-cffi releases the GIL, so threads hash in parallel on every core.
-        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="argon2")
+        # argon2-cffi releases the GIL, so threads hash in parallel on every core. Their number bounds
+        # the memory hashing holds (argon2_memory_kib each) however many log-ins arrive at once.
+        self.workers = settings.argon2_workers or usable_cpus()
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="argon2")
         self._dummy_hash = self._hasher.hash("not-a-real-password-00")
 
     async def hash(self, password: str) -> str:
