@@ -142,7 +142,6 @@ def test_secrets_are_referenced_never_inlined():
     assert any("secret" in volume for volume in auth["volumes"]), "auth's signing key comes from a Secret volume"
 
 
-
 @pytest.mark.parametrize("name", ["registration", "auth"])
 def test_argon2id_hashes_at_once_follow_the_cpu_limit(name):
     """A process sees every CPU of its node, not its limit: as many 19 MiB hashes at once as the node
@@ -151,6 +150,7 @@ def test_argon2id_hashes_at_once_follow_the_cpu_limit(name):
     env = {e["name"]: e for e in container["env"]}
     assert env["ARGON2_WORKERS"]["valueFrom"] == {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
     assert "cpu" in container["resources"]["limits"]
+
 
 def _consumer_queues() -> dict[str, set[str]]:
     """Every consumer queue the code declares: `<service>.<routing key>` of each Subscription."""
