@@ -132,9 +132,9 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
             if attempt == WRITE_ATTEMPTS:
                 raise
 
-    if handled and outcome.repeated_part:  # the same part again under an event id of its own
-        DUPLICATES.labels(SERVICE, part.EVENT_TYPE).inc()
     if not handled or outcome.repeated_part:
+        if handled:  # the same part again under an event id of its own (the inbox counts a repeated id)
+            DUPLICATES.labels(SERVICE, part.EVENT_TYPE).inc()
         log.info("results part already stored; nothing changed",
                  board=part.board, batch_id=part.batch_id, part=part.part)
         return
