@@ -28,6 +28,7 @@ from crs_tools import results_publish
 from crs_tools.board_csv import check_file
 from crs_tools.board_publish import prepare_batch
 from crs_tools.local_stack import BIN
+from crs_tools.record_spool import RecordSpool
 
 EXAM, SESSION, BOARD = "B2_FIRST", "2026-06", "bench"
 PASSWORD = "benchmark42"  # every made-up candidate's password; its hash is made once
@@ -203,11 +204,12 @@ async def measure(system: System, candidates: Candidates, profiler: Profiler = n
 def batch_bodies(csv_path: Path) -> list[bytes]:
     """The part bodies results-publish sends for this file (their event ids and times differ)."""
     tool = results_publish.tool_for(find_exam(EXAM))
-    checked = check_file(csv_path, tool.spec)
     args = argparse.Namespace(board=BOARD, session=SESSION, release_at=None)
     batch_id = f"floor-{uuid.uuid4().hex[:12]}"
-    batch = prepare_batch(checked.records, batch_id=batch_id, make_part=tool.part_builder(args, batch_id))
-    return [envelope.to_json() for envelope in batch.envelopes]
+    with RecordSpool(tool.record_model) as records:
+        check_file(csv_path, tool.spec, on_record=records.append)
+        batch = prepare_batch(records, batch_id=batch_id, make_part=tool.part_builder(args, batch_id))
+        return [envelope.to_json() for envelope in batch.envelopes()]
 
 
 async def measure_floors(system: System, candidates: Candidates, new_mail: list[str]) -> dict:

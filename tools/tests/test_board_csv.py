@@ -1,5 +1,6 @@
 """Checking a board's entries file: every row with the contract's Entry model, problems by line."""
 
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,17 +26,19 @@ def problems_of(tmp_path: Path, text: str | bytes) -> list[str]:
 
 def test_a_good_file_gives_every_entry_as_the_contract_model(tmp_path):
     text = f"{HEADER}\n{GOOD}\nsir094701,0397, Ben ,Okafor,A2_KEY,2026-05,GB002\n"
-    checked = check_file(write(tmp_path, text), ENTRY_ROWS)
-    assert checked.ok and checked.rows == 2
-    second = checked.records[1]
+    records = []
+    checked = check_file(write(tmp_path, text), ENTRY_ROWS, on_record=records.append)
+    assert checked.ok and checked.rows == checked.records == 2
+    second = records[1]
     assert (second.candidate_id, second.secret_number, second.given_name) == ("SIR094701", "0397", "Ben")
 
 
 def test_the_sample_file_is_valid():
     sample = Path(__file__).resolve().parents[2] / "deploy" / "sample-data" / "entries.csv"
-    checked = check_file(sample, ENTRY_ROWS)
+    records = []
+    checked = check_file(sample, ENTRY_ROWS, on_record=records.append)
     assert checked.ok, checked.problems
-    assert {e.exam for e in checked.records} == {
+    assert {e.exam for e in records} == {
         "A2_KEY", "B1_PRELIMINARY", "B2_FIRST", "C1_ADVANCED", "C2_PROFICIENCY"}
 
 
@@ -73,10 +76,11 @@ def test_every_bad_row_is_reported_in_one_pass_with_the_lines_an_editor_shows(tm
         ",,,,,,",                                                    # line 8: spreadsheet filler, skipped
         "123460,3333,Eve,Li,C2_PROFICIENCY,2026-06,TW015",          # line 9: fine
     ]) + "\r\n"
-    checked = check_file(write(tmp_path, text), ENTRY_ROWS)
+    records = []
+    checked = check_file(write(tmp_path, text), ENTRY_ROWS, on_record=records.append)
     assert [(p.line, p.column) for p in checked.problems] == [(3, "candidate_id"), (3, "secret_number"), (7, "session")]
-    assert [e.candidate_id for e in checked.records] == ["123456", "123458", "123460"]
-    assert checked.records[1].given_name == "Chloé\nMarie"
+    assert [e.candidate_id for e in records] == ["123456", "123458", "123460"]
+    assert records[1].given_name == "Chloé\nMarie"
 
 
 def test_duplicate_candidate_ids_are_found_whatever_their_case_and_spacing(tmp_path):
@@ -99,12 +103,13 @@ def test_secret_numbers_are_never_echoed(tmp_path):
 
 
 def test_cells_that_look_like_spreadsheet_formulas_are_just_data(tmp_path):
+    records = []
     checked = check_file(write(tmp_path, "\n".join([
         HEADER,
         '123456,4821,"=HYPERLINK(""http://evil.example"",""x"")",+cmd|\' /C calc\'!A0,B2_FIRST,2026-06,@SUM(A1:A9)',
         "-2+3,4821,Amy,=1+1,B2_FIRST,2026-06,GB001",
-    ])), ENTRY_ROWS)
-    [entry] = checked.records
+    ])), ENTRY_ROWS, on_record=records.append)
+    [entry] = records
     assert entry.given_name == '=HYPERLINK("http://evil.example","x")'
     assert entry.family_name == "+cmd|' /C calc'!A0"
     assert entry.centre == "@SUM(A1:A9)"
@@ -114,14 +119,23 @@ def test_cells_that_look_like_spreadsheet_formulas_are_just_data(tmp_path):
 
 
 def test_a_byte_order_mark_is_accepted(tmp_path):
-    checked = check_file(write(tmp_path, b"\xef\xbb\xbf" + f"{HEADER}\n{GOOD}\n".encode()), ENTRY_ROWS)
-    assert checked.ok and checked.records[0].candidate_id == "123456"
+    records = []
+    checked = check_file(write(tmp_path, b"\xef\xbb\xbf" + f"{HEADER}\n{GOOD}\n".encode()), ENTRY_ROWS,
+                         on_record=records.append)
+    assert checked.ok and records[0].candidate_id == "123456"
+
+
+def test_blank_lines_before_the_header_are_skipped_and_lines_still_count(tmp_path):
+    problems = problems_of(tmp_path, f"\n,,,,,,\n{HEADER}\n{GOOD}\n123457,12,Amy,Chen,B2_FIRST,2026-06,GB001\n")
+    assert problems == ["line 5: secret_number: has the wrong format (expected ^[0-9]{4}$)"]
 
 
 def test_header_names_may_differ_in_case_and_spacing_and_order(tmp_path):
     header = "Candidate_ID , secret_number,family_name,given_name,exam,session,centre"
-    checked = check_file(write(tmp_path, f"{header}\n123456,4821,Chen,Amy,B2_FIRST,2026-06,GB001\n"), ENTRY_ROWS)
-    assert checked.ok and (checked.records[0].given_name, checked.records[0].family_name) == ("Amy", "Chen")
+    records = []
+    checked = check_file(write(tmp_path, f"{header}\n123456,4821,Chen,Amy,B2_FIRST,2026-06,GB001\n"), ENTRY_ROWS,
+                         on_record=records.append)
+    assert checked.ok and (records[0].given_name, records[0].family_name) == ("Amy", "Chen")
 
 
 @pytest.mark.parametrize("content, message", [
@@ -171,7 +185,23 @@ def test_rules_outside_the_model_can_reject_a_row_with_reasons_by_column(tmp_pat
 
 def test_entries_name_a_known_exam_by_code_or_alias(tmp_path):
     path = write(tmp_path, f"{HEADER}\n123456,4821,Amy,Chen,fce,2026-06,GB001\n123457,4821,Ben,Chen,B2_FRIST,2026-06,GB001\n")
-    result = check_file(path, ENTRY_ROWS)
+    records = []
+    result = check_file(path, ENTRY_ROWS, on_record=records.append)
     assert [(p.line, p.column) for p in result.problems] == [(3, "exam")]
     assert "B2_FRIST" in result.problems[0].reason and "B2_FIRST (FCE)" in result.problems[0].reason
-    assert [r.exam for r in result.records] == ["B2_FIRST"]
+    assert [r.exam for r in records] == ["B2_FIRST"]
+
+
+def test_checking_holds_no_row_or_record_only_each_key(tmp_path):
+    """A release file of hundreds of thousands of rows must not need its size in memory: rows are
+    read one at a time and each record is handed on. Holding them took about 1,700 bytes a row."""
+    rows = [f"C{n:06d},4821,Amy,Chen,B2_FIRST,2026-06,GB001" for n in range(20_000)]
+    path = write(tmp_path, "\n".join([HEADER, *rows]) + "\n")
+    tracemalloc.start()
+    try:
+        checked = check_file(path, ENTRY_ROWS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert checked.ok and checked.records == 20_000
+    assert peak < 250 * 20_000, f"{peak / 20_000:.0f} bytes a row at the peak"

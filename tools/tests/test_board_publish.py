@@ -22,7 +22,7 @@ def builder(board: str, batch_id: str):
     (1, [1]), (PART_MAX_RECORDS, [1000]), (PART_MAX_RECORDS + 1, [1000, 1]), (2500, [1000, 1000, 500]),
 ])
 def test_parts_hold_at_most_the_contracts_maximum_in_file_order(count, sizes):
-    parts = split_into_parts(list(range(count)))
+    parts = list(split_into_parts(list(range(count))))
     assert [len(p) for p in parts] == sizes
     assert [x for p in parts for x in p] == list(range(count))
 
@@ -31,12 +31,13 @@ def test_a_batch_has_one_id_and_one_envelope_per_part():
     batch = prepare_batch([entry(n) for n in range(2500)], batch_id="b-1", make_part=builder(" Board X ", "b-1"))
     assert (batch.parts, batch.records, batch.part_sizes, batch.board) == (3, 2500, [1000, 1000, 500], "Board X")
     assert batch.routing_key == "entries.published"
-    assert len({e.event_id for e in batch.envelopes}) == 3
-    for number, envelope in enumerate(batch.envelopes, start=1):
+    envelopes = list(batch.envelopes())
+    assert len({e.event_id for e in envelopes}) == 3
+    for number, envelope in enumerate(envelopes, start=1):
         assert (envelope.event_type, envelope.producer, envelope.correlation_id) == (
             "EntriesPublished", "board:Board X", "b-1")
         assert (envelope.payload["batch_id"], envelope.payload["part"], envelope.payload["parts"]) == ("b-1", number, 3)
-    assert batch.envelopes[2].payload["entries"][-1]["candidate_id"] == "C002499"
+    assert envelopes[2].payload["entries"][-1]["candidate_id"] == "C002499"
 
 
 def test_a_report_of_a_batch_cut_short_says_what_was_confirmed_and_how_to_finish():

@@ -2,6 +2,7 @@
 
 import asyncio
 import csv
+import errno
 import os
 import sys
 import uuid
@@ -13,6 +14,7 @@ import pytest
 
 from crs_shared.messaging.topology import declare_exchange
 from crs_tools.entries_publish import COLUMNS, main
+from crs_tools.record_spool import RecordSpool
 from tests.support.broker import EventTap
 from tests.support.infrastructure import free_port
 from tests.support.waiting import wait_until
@@ -196,3 +198,14 @@ def test_bad_arguments_are_usage_errors_and_publish_nothing(args, message, capsy
         main([str(SAMPLE), *args])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_records_that_cannot_be_kept_on_disk_stop_the_run_with_the_reason(monkeypatch, capsys):
+    def full_disk(spool, record):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(RecordSpool, "append", full_disk)
+    assert main([str(SAMPLE), "--board", "X", "--amqp-url", "amqp://guest:guest@127.0.0.1:1/"]) == 3
+    err = capsys.readouterr().err
+    assert "error: cannot keep the checked records in a temporary file: No space left on device" in err
+    assert "Nothing was published." in err

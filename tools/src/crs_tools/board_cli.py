@@ -7,11 +7,12 @@ import asyncio
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TextIO
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from rich.console import Console
 
 from crs_shared.messaging.contracts import BatchPart
@@ -20,6 +21,7 @@ from crs_tools.board_publish import (
     DEFAULT_AMQP_URL, BatchNotPublished, PreparedBatch, PublishProgress, PublishState, amqp_url_problem,
     new_batch_id, not_published_report, prepare_batch, publish_batch,
 )
+from crs_tools.record_spool import RecordSpool
 
 EXIT_OK = 0
 EXIT_INVALID_FILE = 1
@@ -32,7 +34,8 @@ EXIT_STATUSES = f"""exit status:
   {EXIT_INVALID_FILE}    the file is not valid; every problem is listed and nothing was published
   {EXIT_USAGE}    wrong command-line arguments
   {EXIT_NOT_PUBLISHED}    the broker could not be reached or did not confirm every part; the message says which
-       parts were confirmed; run again with the same --batch-id to publish the rest"""
+       parts were confirmed; run again with the same --batch-id to publish the rest (also: the checked
+       records could not be kept in a temporary file, and nothing was published)"""
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class BoardTool(Generic[R]):
     spec: RowSpec[R]
     # Given the parsed arguments and the batch id, returns the function that builds part `part` of `parts`.
     part_builder: Callable[[argparse.Namespace, str], Callable[[int, int, list[R]], BatchPart]]
-    # Extra summary lines (label, count), e.g. records per exam and session.
-    breakdown: Callable[[list[R]], list[tuple[str, int]]] | None = None
+    record_model: type[R]
+    # The summary counts records by this label, e.g. their exam and session.
+    breakdown: Callable[[R], str] | None = None
 
 
 def board_parser(tool: BoardTool, description: str) -> argparse.ArgumentParser:
@@ -71,12 +75,29 @@ def run(tool: BoardTool, parser: argparse.ArgumentParser, argv: Sequence[str] | 
         logging.getLogger(library).addHandler(logging.NullHandler())
         logging.getLogger(library).propagate = False
 
+    with RecordSpool(tool.record_model) as records:
+        return _check_and_publish(tool, parser, args, records, out, err)
+
+
+def _check_and_publish(tool: BoardTool[R], parser: argparse.ArgumentParser, args: argparse.Namespace,
+                       records: RecordSpool[R], out: TextIO, err: TextIO) -> int:
+    counts: Counter[str] = Counter()
+
+    def keep(record: R) -> None:
+        records.append(record)
+        if tool.breakdown is not None:
+            counts[tool.breakdown(record)] += 1
+
     try:
-        checked = check_file(args.file, tool.spec)
+        checked = check_file(args.file, tool.spec, on_record=keep)
     except CsvFileError as exc:
         print(f"error: {args.file}: {exc}", file=err)
         print("Nothing was published.", file=err)
         return EXIT_INVALID_FILE
+    except OSError as exc:  # the spool's temporary file (the board's own file gives CsvFileError): a full disk
+        print(f"error: cannot keep the checked records in a temporary file: {exc.strerror or exc}", file=err)
+        print("Nothing was published.", file=err)
+        return EXIT_NOT_PUBLISHED
     if not checked.ok:
         bad_rows = len({p.line for p in checked.problems})
         print(f"error: {args.file}: {_count(len(checked.problems), 'problem')} in {_count(bad_rows, 'row')} "
@@ -87,14 +108,14 @@ def run(tool: BoardTool, parser: argparse.ArgumentParser, argv: Sequence[str] | 
 
     batch_id = args.batch_id if args.batch_id is not None else new_batch_id()
     try:
-        batch = prepare_batch(checked.records, batch_id=batch_id, make_part=tool.part_builder(args, batch_id))
+        batch = prepare_batch(records, batch_id=batch_id, make_part=tool.part_builder(args, batch_id))
     except ValidationError as exc:
         parser.error("; ".join(_argument_problem(e) for e in exc.errors(include_url=False)))
 
     if args.dry_run:
         print(f"Dry run: {args.file} is valid; nothing was published.", file=out)
         shown_id = batch.batch_id if args.batch_id is not None else "(a new one when publishing; --batch-id chooses it)"
-        _summary(tool, batch, checked.records, shown_id, out)
+        _summary(batch, counts, shown_id, out)
         return EXIT_OK
 
     state = PublishState()
@@ -109,17 +130,16 @@ def run(tool: BoardTool, parser: argparse.ArgumentParser, argv: Sequence[str] | 
         print(not_published_report(batch, state.confirmed, "interrupted"), file=err)
         return EXIT_INTERRUPTED
     print(f"Published {args.file}: {batch.records} {tool.noun} for board {batch.board}.", file=out)
-    _summary(tool, batch, checked.records, batch.batch_id, out)
+    _summary(batch, counts, batch.batch_id, out)
     return EXIT_OK
 
 
-def _summary(tool: BoardTool, batch: PreparedBatch, records: list[BaseModel], batch_id: str, out: TextIO) -> None:
+def _summary(batch: PreparedBatch, counts: Counter[str], batch_id: str, out: TextIO) -> None:
     print(f"batch id: {batch_id}", file=out)
     print(f"parts:    {batch.parts}", file=out)
     print(f"records:  {batch.records}", file=out)
-    if tool.breakdown is not None:
-        for label, count in tool.breakdown(records):
-            print(f"  {label}: {count}", file=out)
+    for label, count in sorted(counts.items()):
+        print(f"  {label}: {count}", file=out)
 
 
 def _argument_problem(error: dict) -> str:

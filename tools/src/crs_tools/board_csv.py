@@ -1,7 +1,9 @@
 """Reading and checking an exam board's CSV file, whatever the rows hold.
 
-The whole file is read and every row checked before anything is published, so a board fixes all
-of its problems in one pass. The rules a row must meet are the event contract's own pydantic
+Every row is checked before anything is published, so a board fixes all of its problems in one
+pass. The file is read a row at a time and each good record handed on as it is checked: nothing
+here holds the file or its records, so a million rows cost no more memory than a thousand (only
+the keys seen, to find duplicates). The rules a row must meet are the event contract's own pydantic
 models (crs_shared.messaging.contracts): this module only maps CSV cells to a model and the
 model's errors back to "line N: column: reason". It never echoes a cell's value in a reason, so
 secret numbers (and anything else) stay out of terminals and logs.
@@ -12,8 +14,7 @@ rejects them like any other value, and nothing ever evaluates them.
 
 import codecs
 import csv
-import io
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -23,10 +24,10 @@ from pydantic import BaseModel, ValidationError
 R = TypeVar("R", bound=BaseModel)
 
 # Far above any real board file (a million entries is about 100 MB), low enough to refuse a wrong file
-# (an export of a whole database, a video) before reading it into memory.
+# (an export of a whole database, a video) before reading it.
 MAX_FILE_BYTES = 200 * 1024 * 1024
-# Every row is held in memory as a checked record before anything is published (about 2 kB each), so
-# the bytes alone do not bound memory: 200 MB of short rows would be some 4 million rows and 8 GB.
+# The rows are not held, but each one's key is (to find duplicates), and a batch is published a
+# part at a time: a million rows is 1,000 parts, far more than any board's session.
 MAX_ROWS = 1_000_000
 
 
@@ -79,67 +80,28 @@ class RowSpec(Generic[R]):
 
 
 @dataclass
-class CheckedFile(Generic[R]):
-    records: list[R] = field(default_factory=list)
-    problems: list[RowProblem] = field(default_factory=list)
+class CheckedFile:
     rows: int = 0
+    records: int = 0  # the good rows, each handed to `on_record`
+    problems: list[RowProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def check_file(path: str | Path, spec: RowSpec[R], *, max_bytes: int = MAX_FILE_BYTES,
-               max_rows: int = MAX_ROWS) -> CheckedFile[R]:
-    """Reads and checks the whole file. File-level problems raise CsvFileError; row problems are
-    all collected in the result, in line order."""
-    return check_rows(read_rows(path, spec.columns, max_bytes=max_bytes, max_rows=max_rows), spec)
-
-
-@dataclass
-class FileRows:
-    rows: list[CsvRow]
-    problems: list[RowProblem]  # rows that could not even be split into the columns
-
-
-def read_rows(path: str | Path, columns: Sequence[str], *, max_bytes: int = MAX_FILE_BYTES,
-              max_rows: int = MAX_ROWS) -> FileRows:
-    text = _read_text(Path(path), max_bytes)
-    if not text.strip():
-        raise CsvFileError("the file is empty: expected a header line with the columns " + ",".join(columns))
-    rows: list[CsvRow] = []
-    problems: list[RowProblem] = []
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header: list[str] | None = None
-    previous_end = 0  # the line the previous record ended on: a quoted cell may span lines
-    try:
-        for cells in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if header is None:
-                header = _check_header(cells, columns, start)
-                continue
-            if all(not cell.strip() for cell in cells):
-                continue  # blank lines, and the ",,,,,," rows spreadsheets leave at the end
-            if len(rows) + len(problems) == max_rows:
-                raise CsvFileError(f"line {start}: the file has more than {max_rows:,} rows; split it into several files")
-            if len(cells) != len(header):
-                reason = f"has {len(cells)} cells, but the header has {len(header)} columns"
-                problems.append(RowProblem(start, None, reason))
-                continue
-            rows.append(CsvRow(start, dict(zip(header, cells, strict=True))))
-    except csv.Error as exc:
-        start, end = previous_end + 1, max(reader.line_num, previous_end + 1)
-        where = f"line {start}" if end == start else f"lines {start}-{end}"
-        raise CsvFileError(f"{where}: not readable as CSV ({exc}); check the quotes on line {start}") from None
-    if not rows and not problems:
-        raise CsvFileError("the file has a header but no rows")
-    return FileRows(rows, problems)
-
-
-def check_rows(read: FileRows, spec: RowSpec[R]) -> CheckedFile[R]:
-    checked: CheckedFile[R] = CheckedFile(problems=list(read.problems), rows=len(read.rows) + len(read.problems))
+def check_file(path: str | Path, spec: RowSpec[R], *, on_record: Callable[[R], None] = lambda record: None,
+               max_bytes: int = MAX_FILE_BYTES, max_rows: int = MAX_ROWS) -> CheckedFile:
+    """Reads and checks the whole file, handing each good record to `on_record` in file order.
+    File-level problems raise CsvFileError (possibly after some records were handed on); row
+    problems are all collected in the result, in line order."""
+    checked = CheckedFile()
     first_line_of: dict[Hashable, int] = {}
-    for row in read.rows:
+    for row in read_rows(path, spec.columns, max_bytes=max_bytes, max_rows=max_rows):
+        checked.rows += 1
+        if isinstance(row, RowProblem):
+            checked.problems.append(row)
+            continue
         try:
             record = spec.to_record(row.cells)
         except ValidationError as exc:
@@ -156,38 +118,92 @@ def check_rows(read: FileRows, spec: RowSpec[R]) -> CheckedFile[R]:
                 )
                 continue
             first_line_of[key] = row.line
-        checked.records.append(record)
+        checked.records += 1
+        on_record(record)
     checked.problems.sort(key=lambda p: p.line)
     return checked
 
 
-def _read_text(path: Path, max_bytes: int) -> str:
+def read_rows(path: str | Path, columns: Sequence[str], *, max_bytes: int = MAX_FILE_BYTES,
+              max_rows: int = MAX_ROWS) -> Iterator[CsvRow | RowProblem]:
+    """The file's rows, each split into the header's columns, or a RowProblem for a row that
+    cannot be; blank lines are skipped. Raises CsvFileError for the file as a whole."""
+    path = Path(path)
     try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise CsvFileError("not a file")
-        if size > max_bytes:
-            raise CsvFileError(
-                f"the file is {size / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:.0f} MB; "
-                "split it into several files"
-            )
-        data = path.read_bytes()
+        _check_size(path, max_bytes)
+        # utf-8-sig drops a leading byte-order mark; newline="" leaves line ends to the csv module.
+        with path.open(encoding="utf-8-sig", errors="strict", newline="") as text:
+            yield from _split_rows(_lines_without_nul(text), columns, max_rows)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     except OSError as exc:
         raise CsvFileError(f"cannot read the file: {exc.strerror or exc}") from None
-    # A leading byte-order mark is dropped first, so that the error's offsets point into `data`.
-    data = data.removeprefix(codecs.BOM_UTF8)
+
+
+def _split_rows(lines: Iterable[str], columns: Sequence[str], max_rows: int) -> Iterator[CsvRow | RowProblem]:
+    reader = csv.reader(lines, strict=True)
+    header: list[str] | None = None
+    rows = 0
+    previous_end = 0  # the line the previous record ended on: a quoted cell may span lines
     try:
-        text = data.decode("utf-8")  # strict
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        for cells in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if all(not cell.strip() for cell in cells):
+                continue  # blank lines, and the ",,,,,," rows spreadsheets leave at the end
+            if header is None:
+                header = _check_header(cells, columns, start)
+                continue
+            if rows == max_rows:
+                raise CsvFileError(
+                    f"line {start}: the file has more than {max_rows:,} rows; split it into several files"
+                )
+            rows += 1
+            if len(cells) != len(header):
+                yield RowProblem(start, None, f"has {len(cells)} cells, but the header has {len(header)} columns")
+            else:
+                yield CsvRow(start, dict(zip(header, cells, strict=True)))
+    except csv.Error as exc:
+        start, end = previous_end + 1, max(reader.line_num, previous_end + 1)
+        where = f"line {start}" if end == start else f"lines {start}-{end}"
+        raise CsvFileError(f"{where}: not readable as CSV ({exc}); check the quotes on line {start}") from None
+    if header is None:
+        raise CsvFileError("the file is empty: expected a header line with the columns " + ",".join(columns))
+    if not rows:
+        raise CsvFileError("the file has a header but no rows")
+
+
+def _check_size(path: Path, max_bytes: int) -> None:
+    size = path.stat().st_size
+    if not path.is_file():
+        raise CsvFileError("not a file")
+    if size > max_bytes:
         raise CsvFileError(
-            f"line {line}: the file is not valid UTF-8 (byte 0x{data[exc.start]:02X}); "
-            "save it as \"CSV UTF-8\" and try again"
-        ) from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise CsvFileError(f"line {line}: the file contains a NUL character; it does not look like a CSV text file")
-    return text
+            f"the file is {size / 1e6:.1f} MB, over the limit of {max_bytes / 1e6:.0f} MB; split it into several files"
+        )
+
+
+def _lines_without_nul(text: Iterable[str]) -> Iterator[str]:
+    for number, line in enumerate(text, start=1):
+        if "\x00" in line:
+            raise CsvFileError(
+                f"line {number}: the file contains a NUL character; it does not look like a CSV text file"
+            )
+        yield line
+
+
+def _not_utf8(path: Path) -> CsvFileError:
+    """Where the file stops being UTF-8, found by reading it again a line at a time (a newline
+    byte is never part of a longer UTF-8 character)."""
+    with path.open("rb") as data:
+        for number, line in enumerate(data, start=1):
+            try:
+                (line.removeprefix(codecs.BOM_UTF8) if number == 1 else line).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return CsvFileError(
+                    f"line {number}: the file is not valid UTF-8 (byte 0x{line[exc.start]:02X}); "
+                    "save it as \"CSV UTF-8\" and try again"
+                )
+    return CsvFileError("the file is not valid UTF-8; save it as \"CSV UTF-8\" and try again")
 
 
 def _check_header(cells: list[str], columns: Sequence[str], line: int) -> list[str]:

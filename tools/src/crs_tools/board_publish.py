@@ -9,10 +9,10 @@ part they already hold (contract section 4).
 import asyncio
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -34,46 +34,60 @@ def new_batch_id() -> str:
     return str(uuid.uuid4())
 
 
-def split_into_parts(records: Sequence[T], size: int = PART_MAX_RECORDS) -> list[list[T]]:
+def split_into_parts(records: Sequence[T], size: int = PART_MAX_RECORDS) -> Iterator[Sequence[T]]:
+    """The records a part at a time, in order; only the part being read is in memory when
+    `records` is a RecordSpool."""
     if size < 1:
         raise ValueError("part size must be at least 1")
-    return [list(records[start:start + size]) for start in range(0, len(records), size)]
+    return (records[start:start + size] for start in range(0, len(records), size))
 
 
 @dataclass(frozen=True)
-class PreparedBatch:
+class PreparedBatch(Generic[T]):
+    """A batch ready to send: its parts' envelopes are built one at a time as they are sent."""
+
     board: str
     batch_id: str
     routing_key: str
-    envelopes: list[Envelope]
     part_sizes: list[int]
+    source: Sequence[T] = field(repr=False)
+    make_part: Callable[[int, int, list[T]], BatchPart] = field(repr=False)
+    occurred_at: datetime
 
     @property
     def parts(self) -> int:
-        return len(self.envelopes)
+        return len(self.part_sizes)
 
     @property
     def records(self) -> int:
         return sum(self.part_sizes)
 
+    def envelopes(self) -> Iterator[Envelope]:
+        """Each part's envelope, in order, each with a new event id (a part sent again is
+        recognised by its batch id and number, contract section 4)."""
+        for number, chunk in enumerate(split_into_parts(self.source), start=1):
+            yield _envelope(self.make_part(number, self.parts, list(chunk)), self.batch_id, self.occurred_at)
+
 
 def prepare_batch(
     records: Sequence[T], *, batch_id: str, make_part: Callable[[int, int, list[T]], BatchPart],
     occurred_at: datetime | None = None,
-) -> PreparedBatch:
-    """Builds every part's payload and envelope before anything is sent, so that a bad board name
-    or batch id (pydantic's ValidationError) stops the run with nothing published."""
-    chunks = split_into_parts(records)
-    payloads = [make_part(number, len(chunks), chunk) for number, chunk in enumerate(chunks, start=1)]
-    if not payloads:
+) -> PreparedBatch[T]:
+    """Checks the batch's arguments before anything is sent: the first part is built here, so that
+    a bad board name or batch id (pydantic's ValidationError) stops the run with nothing published.
+    The other parts differ only in their records, which are checked already."""
+    if not records:
         raise ValueError("a batch needs at least one record")
+    sizes = [len(part) for part in split_into_parts(range(len(records)))]
+    first = make_part(1, len(sizes), list(records[:sizes[0]]))
     moment = occurred_at or datetime.now(UTC)
-    envelopes = [
-        new_envelope(event_type=p.EVENT_TYPE, event_version=p.EVENT_VERSION, payload=p,
-                     producer=f"board:{p.board}", correlation_id=batch_id, occurred_at=moment)
-        for p in payloads
-    ]
-    return PreparedBatch(payloads[0].board, batch_id, payloads[0].ROUTING_KEY, envelopes, [len(c) for c in chunks])
+    _envelope(first, batch_id, moment)
+    return PreparedBatch(first.board, batch_id, first.ROUTING_KEY, sizes, records, make_part, moment)
+
+
+def _envelope(part: BatchPart, batch_id: str, occurred_at: datetime) -> Envelope:
+    return new_envelope(event_type=part.EVENT_TYPE, event_version=part.EVENT_VERSION, payload=part,
+                        producer=f"board:{part.board}", correlation_id=batch_id, occurred_at=occurred_at)
 
 
 @dataclass
@@ -130,7 +144,7 @@ async def publish_batch(
         except Exception as exc:
             raise BatchNotPublished(batch, [], f"the broker at {where} refused the exchange: {_brief(exc)}") from exc
         on_connected()
-        for number, envelope in enumerate(batch.envelopes, start=1):
+        for number, envelope in enumerate(batch.envelopes(), start=1):
             try:
                 await publisher.publish(envelope, batch.routing_key)
             except PublishError as exc:

@@ -4,7 +4,6 @@ Publishes an exam board's entries (contract section 6) as `EntriesPublished` par
 checked with the contract's own `Entry` model, the same one the registration service applies."""
 
 import argparse
-from collections import Counter
 from collections.abc import Sequence
 
 from crs_shared.domain.exams import find_exam, unknown_exam_reason
@@ -40,13 +39,9 @@ def _part_builder(args: argparse.Namespace, batch_id: str):
     return build
 
 
-def _by_exam_and_session(entries: list[Entry]) -> list[tuple[str, int]]:
-    counts = Counter((e.exam, e.session) for e in entries)
-    return [(f"{exam} {session}", n) for (exam, session), n in sorted(counts.items())]
-
-
 ENTRIES_PUBLISH = BoardTool(
-    name="entries-publish", noun="entries", spec=ENTRY_ROWS, part_builder=_part_builder, breakdown=_by_exam_and_session,
+    name="entries-publish", noun="entries", spec=ENTRY_ROWS, part_builder=_part_builder, record_model=Entry,
+    breakdown=lambda entry: f"{entry.exam} {entry.session}",
 )
 
 

@@ -6,7 +6,6 @@ checked with `crs_shared.domain.exams.validate_result`, the same code the result
 
 import argparse
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -51,10 +50,6 @@ def _part_builder(exam: Exam, args: argparse.Namespace, batch_id: str):
     return build
 
 
-def _by_status(results: list[ResultRecord]) -> list[tuple[str, int]]:
-    return sorted(Counter(r.status for r in results).items())
-
-
 def _release_at(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -76,8 +71,8 @@ def tool_for(exam: Exam) -> BoardTool[ResultRecord]:
         columns=COLUMNS, to_record=partial(to_result, exam), key=lambda r: r.candidate_id, key_column="candidate_id",
         column_of=_column_of,
     )
-    return BoardTool(name="results-publish", noun="results", spec=spec,
-                     part_builder=partial(_part_builder, exam), breakdown=_by_status)
+    return BoardTool(name="results-publish", noun="results", spec=spec, part_builder=partial(_part_builder, exam),
+                     record_model=ResultRecord, breakdown=lambda result: result.status)
 
 
 def parser(tool: BoardTool) -> argparse.ArgumentParser:
