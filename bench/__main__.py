@@ -25,9 +25,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--login-requests", type=int, default=5_000, help="log-in request budget")
     parser.add_argument("--login-seconds", type=float, default=30,
                         help="log-in duration (wrk always runs this long; the budget may end it sooner)")
-    parser.add_argument("--read-requests", type=int, default=50_000, help="results-read request budget (each run)")
+    parser.add_argument("--read-requests", type=int, default=50_000,
+                        help="results-read request budget of the system, and of its floor's two halves together")
     parser.add_argument("--read-seconds", type=float, default=20,
-                        help="results-read duration, for the system and again for its floor")
+                        help="results-read duration of the system, and of its floor's two halves together")
     parser.add_argument("--read-candidates", type=int, default=100,
                         help="candidates logged in once for the reads; their tokens are used round-robin")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data, mail)")

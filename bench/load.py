@@ -44,3 +44,13 @@ def run(url: str, script: str, *, requests: int, connections: int, max_seconds: 
     latency_ms = {k: v / 1000 for k, v in summary.pop("latency_us").items()}
     return {**summary, "threads": threads, "connections": connections, "seconds": seconds,
             "ok_per_second": (summary["answered"] - summary["non_2xx"]) / seconds, "latency_ms": latency_ms}
+
+
+def on_both_sides(before: dict, after: dict) -> dict:
+    """Two runs of the same load, one before and one after another run, as one: their good answers
+    over their joint seconds. Each keeps its own latency figures."""
+    answered, non_2xx = before["answered"] + after["answered"], before["non_2xx"] + after["non_2xx"]
+    seconds = before["seconds"] + after["seconds"]
+    return {"answered": answered, "non_2xx": non_2xx, "seconds": seconds,
+            "ok_per_second": (answered - non_2xx) / seconds, "connections": after["connections"],
+            "before": before, "after": after}

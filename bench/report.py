@@ -126,9 +126,9 @@ def print_tables(doc: dict, path: Path, console: Console | None = None) -> None:
         m, f = read["measured"], read["floor"]
         figures.add_row("results read", f"requests/s at {m['connections']} clients", _n(m["ok_per_second"]),
                         _n(f["ok_per_second"]), _n(read["ratios"]["reads_over_bare_app"], 2))
-        figures.add_row("", "p50 / p99 latency (ms)",
-                        f"{_n(m['latency_ms']['p50'], 1)} / {_n(m['latency_ms']['p99'], 1)}",
-                        f"{_n(f['latency_ms']['p50'], 1)} / {_n(f['latency_ms']['p99'], 1)}", "")
+        latency = lambda run: f"{_n(run['latency_ms']['p50'], 1)} / {_n(run['latency_ms']['p99'], 1)}"  # noqa: E731
+        figures.add_row("", "p50 / p99 latency (ms)", latency(m),
+                        f"{latency(f['before'])}; {latency(f['after'])}", "")
         figures.add_row("", "busiest processes (CPU s)", _busiest(m["cpu_seconds_by_process"]), "", "")
     console.print(figures)
     goals = Table(title="Targets")
