@@ -21,9 +21,6 @@ LOGINS_AT_ONCE = 8
 # first run on a fresh system, 46-59 ms in the runs after it, 2026-12-06), and the figures are of
 # the steady state both alike.
 WARM_UP_SECONDS, WARM_UP_REQUESTS = 3, 10_000
-# The floor runs just before the system's reads and again just after, each with half their budget,
-# and the two count as one measurement: the machine's speed drifts within minutes (bench/README.md),
-# as for the log-in's floor.
 
 
 async def log_in(gateway_url: str, candidate_ids: list[str]) -> list[str]:
@@ -72,6 +69,9 @@ def run(system: System, candidates: Candidates, folder: Path, *, requests: int, 
         def reads(url: str, **options) -> dict:
             return load.run(url, "read.lua", connections=clients, args=[str(tokens_file)], **options)
 
+        # The floor runs just before the system's reads and again just after, each with half their
+        # budget, counted as one measurement: the machine's speed drifts within minutes
+        # (bench/README.md), as for the log-in's floor.
         with bare_app_behind_gateway(body, folder / "read-floor") as floor_url:
             reads(floor_url, requests=WARM_UP_REQUESTS, max_seconds=WARM_UP_SECONDS)
             floor_before = reads(floor_url, requests=requests // 2, max_seconds=max_seconds / 2)
