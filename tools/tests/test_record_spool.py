@@ -1,5 +1,8 @@
 """Checked records kept in a temporary file and read back as the same models."""
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from crs_shared.messaging.contracts import Entry
@@ -40,3 +43,12 @@ def test_an_empty_spool_makes_no_file_and_closes():
     spool = RecordSpool(Entry)
     assert len(spool) == 0 and spool[:] == []
     spool.close()
+
+
+
+def test_the_copy_has_no_name_in_the_temporary_folder():
+    """It may hold secret numbers: no other process may find it by name, even while it is open."""
+    with RecordSpool(Entry) as spool:
+        spool.append(entry(0))
+        assert len(spool) == 1
+        assert not list(Path(tempfile.gettempdir()).glob("crs-board-records-*"))

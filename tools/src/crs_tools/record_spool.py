@@ -7,6 +7,10 @@ file, deleted when the spool closes, and read back a part at a time. JSON becaus
 travel as JSON in their events anyway, so the models read it back unchanged. The tool publishes
 from this copy, not from the board's file, so what it publishes is what it checked even if the
 file changes meanwhile.
+
+The copy holds what the board's file holds (entries carry secret numbers), and no more: the file
+has no name (`tempfile.TemporaryFile`, unlinked as it is made), only its owner may read it, and it
+is gone when the tool ends, however it ends.
 """
 
 import tempfile
