@@ -39,7 +39,7 @@ def test_appending_after_reading_adds_at_the_end():
         assert spool[:] == [entry(0), entry(1), entry(2)]
 
 
-def test_an_empty_spool_makes_no_file_and_closes():
+def test_an_empty_spool_reads_as_empty_and_closes():
     spool = RecordSpool(Entry)
     assert len(spool) == 0 and spool[:] == []
     spool.close()
