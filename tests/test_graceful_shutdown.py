@@ -101,9 +101,11 @@ async def test_sigterm_while_emails_are_being_sent_sends_each_email_once(
     env = service_env(mongo_url, amqp_url, smtp.port, "notifier")
     # Sends spaced out, so the SIGTERM lands while the dispatcher has leased emails in hand; and
     # fewer in hand than the defaults' 8 passes of 50, which a graceful stop sends: with them, all
-    # 300 could be in hand at the SIGTERM, leaving nothing for the next process.
-    first = processes("notifier", env, tmp_path, SMTP_MAX_PER_SECOND="40", DISPATCH_PASSES="2",
-                      DISPATCH_BATCH_SIZE="20")
+    # 300 could be in hand at the SIGTERM, leaving nothing for the next process. 5 a second, so
+    # that most emails are still unsent at the SIGTERM even when writing the 300 rows takes most
+    # of a minute (at 40 a second, 8 s of writing on a busy machine once let all 300 go first).
+    first = processes("notifier", env, tmp_path, SMTP_MAX_PER_SECOND="5", DISPATCH_PASSES="2",
+                      DISPATCH_BATCH_SIZE="5")
     contacts = [registered() for _ in range(CONTACTS)]
     await publish(amqp_url, *[(envelope_for(c), c.ROUTING_KEY) for c in contacts])
 
@@ -111,7 +113,7 @@ async def test_sigterm_while_emails_are_being_sent_sends_each_email_once(
     notifications = mongo[env["DATABASE_NAME"]]["notifications"]
     try:
         async def every_row_written_and_some_sent():
-            return await notifications.count_documents({}) == CONTACTS and await _at_least(smtp, 20)
+            return await notifications.count_documents({}) == CONTACTS and await _at_least(smtp, 5)
 
         await wait_until(every_row_written_and_some_sent, timeout=120, what="every row written, the first emails")
         assert first.terminate(timeout=EXIT_BOUND) == 0
