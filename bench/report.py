@@ -89,6 +89,10 @@ def _n(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def _p50_p99(run: dict, digits: int, sep: str) -> str:
+    return f"{_n(run['latency_ms']['p50'], digits)}{sep}{_n(run['latency_ms']['p99'], digits)}"
+
+
 def _busiest(cpu: dict[str, float], top: int = 3) -> str:
     return ", ".join(f"{name} {seconds:.0f}" for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])[:top])
 
@@ -117,8 +121,7 @@ def print_tables(doc: dict, path: Path, console: Console | None = None) -> None:
         figures.add_row("", "busiest processes (CPU s)", _busiest(m["cpu_seconds_by_process"]), "", "")
     if login := b.get("login"):
         m = login["measured"]
-        figures.add_row("log-in", f"log-ins/s at {m['connections']} clients (p50/p99 "
-                                  f"{_n(m['latency_ms']['p50'], 0)}/{_n(m['latency_ms']['p99'], 0)} ms)",
+        figures.add_row("log-in", f"log-ins/s at {m['connections']} clients (p50/p99 {_p50_p99(m, 0, '/')} ms)",
                         _n(m["ok_per_second"]), _n(login["floor"]["per_second"]),
                         _n(login["ratios"]["logins_over_argon2"], 2))
         figures.add_row("", "busiest processes (CPU s)", _busiest(m["cpu_seconds_by_process"]), "", "")
@@ -126,9 +129,8 @@ def print_tables(doc: dict, path: Path, console: Console | None = None) -> None:
         m, f = read["measured"], read["floor"]
         figures.add_row("results read", f"requests/s at {m['connections']} clients", _n(m["ok_per_second"]),
                         _n(f["ok_per_second"]), _n(read["ratios"]["reads_over_bare_app"], 2))
-        latency = lambda run: f"{_n(run['latency_ms']['p50'], 1)} / {_n(run['latency_ms']['p99'], 1)}"  # noqa: E731
-        figures.add_row("", "p50 / p99 latency (ms)", latency(m),
-                        f"{latency(f['before'])}; {latency(f['after'])}", "")
+        figures.add_row("", "p50 / p99 latency (ms)", _p50_p99(m, 1, " / "),
+                        f"{_p50_p99(f['before'], 1, ' / ')}; {_p50_p99(f['after'], 1, ' / ')}", "")
         figures.add_row("", "busiest processes (CPU s)", _busiest(m["cpu_seconds_by_process"]), "", "")
     console.print(figures)
     goals = Table(title="Targets")
