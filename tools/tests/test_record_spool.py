@@ -45,7 +45,6 @@ def test_an_empty_spool_reads_as_empty_and_closes():
     spool.close()
 
 
-
 def test_the_copy_has_no_name_in_the_temporary_folder():
     """It may hold secret numbers: no other process may find it by name, even while it is open."""
     with RecordSpool(Entry) as spool:
