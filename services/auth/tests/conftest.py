@@ -1,3 +1,4 @@
+import asyncio
 import random
 import string
 from contextlib import asynccontextmanager
@@ -108,6 +109,24 @@ class CountingVerify:
     async def __call__(self, stored_hash, password):
         self.calls.append(stored_hash is not None)
         return await self._original(stored_hash, password)
+
+
+class Held:
+    """Wraps one method of `Passwords` (`verify` or `hash`) so that each call, once its work is
+    done, waits for `release` before it returns."""
+
+    def __init__(self, passwords, method: str):
+        self._original = getattr(passwords, method)
+        self.done, self.release = asyncio.Event(), asyncio.Event()
+        self.calls = 0
+        setattr(passwords, method, self)
+
+    async def __call__(self, *args):
+        self.calls += 1
+        result = await self._original(*args)
+        self.done.set()
+        await self.release.wait()
+        return result
 
 
 @asynccontextmanager

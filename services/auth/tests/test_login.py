@@ -5,12 +5,13 @@ import json
 
 from argon2 import PasswordHasher
 
-from auth.repository import CREDENTIALS
+from auth.repository import CREDENTIALS, SHADOW_ATTEMPTS
 from crs_shared.messaging.contracts import LoginLocked
 from services.auth.tests.conftest import (
     PASSWORD,
     WRONG_PASSWORD,
     CountingVerify,
+    Held,
     deps_of,
     later,
     log_in,
@@ -108,19 +109,35 @@ async def test_a_successful_log_in_resets_the_count_and_a_lifted_lock_starts_afr
     assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 423
 
 
-async def test_after_three_wrong_passwords_the_next_attempt_locks_unchecked(client, amqp_url):
-    # The count is reserved before any password is checked, so an attempt beyond the threshold
-    # is never checked: that is what keeps 50 simultaneous guesses down to 3 checked passwords.
+async def test_the_right_password_logs_in_as_the_fourth_attempt_and_starts_the_count_again(client, amqp_url):
     candidate_id = new_candidate_id()
     await register(amqp_url, client, candidate_id)
     for _ in range(3):
         assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
-    verify = CountingVerify(deps_of(client).passwords)
-    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 423
-    assert verify.calls == []
+
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+    for _ in range(3):
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
 
 
-async def test_fifty_concurrent_wrong_passwords_lock_once_after_at_most_three_checks(client, amqp_url):
+async def test_four_right_passwords_at_once_all_log_in_and_lock_nothing(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    async with EventTap(amqp_url, "login.locked") as tap:
+        answers = await asyncio.gather(*(log_in(client, candidate_id, PASSWORD) for _ in range(4)))
+
+        assert [a.status_code for a in answers] == [200] * 4
+        credentials = await deps_of(client).repository.find_credentials(candidate_id)
+        assert credentials["locked_until"] is None and credentials["failed_attempts"] == 0
+        assert credentials["checking"] == 0
+        await wait_until(lambda: _outbox_empty(client), what="outbox to drain")
+    assert tap.messages == []
+    assert await deps_of(client).outbox.count_documents({"routing_key": "login.locked"}) == 0
+
+
+async def test_fifty_concurrent_wrong_passwords_check_four_and_lock_once(client, amqp_url):
     candidate_id = new_candidate_id()
     await register(amqp_url, client, candidate_id)
     verify = CountingVerify(deps_of(client).passwords)
@@ -128,19 +145,86 @@ async def test_fifty_concurrent_wrong_passwords_lock_once_after_at_most_three_ch
         answers = await asyncio.gather(*(log_in(client, candidate_id, WRONG_PASSWORD) for _ in range(50)))
         statuses = [a.status_code for a in answers]
 
-        assert len(verify.calls) <= 3 and all(verify.calls)
-        assert statuses.count(401) == len(verify.calls)
-        assert statuses.count(423) == 50 - len(verify.calls)
+        # Three wrong passwords answer 401, the fourth locks; the other 46 find no place and are
+        # refused unchecked.
+        assert verify.calls == [True] * 4
+        assert statuses.count(401) == 3 and statuses.count(423) == 47
         credentials = await deps_of(client).repository.find_credentials(candidate_id)
         assert credentials["locked_until"] is not None
         # The right password now meets the lock too.
         assert (await log_in(client, candidate_id, PASSWORD)).status_code == 423
 
-        await wait_until(lambda: _some(tap.messages), what="LoginLocked")
         # The relay is idle once the outbox is empty; any second event would have been sent by then.
         await wait_until(lambda: _outbox_empty(client), what="outbox to drain")
+        await wait_until(lambda: _some(tap.messages), what="LoginLocked")
     assert len(tap.messages) == 1
     assert await deps_of(client).outbox.count_documents({"routing_key": "login.locked"}) == 1
+
+
+async def test_while_the_fourth_password_is_checked_further_attempts_are_refused_unchecked(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    for _ in range(3):
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+    held = Held(deps_of(client).passwords, "verify")
+    fourth = asyncio.create_task(log_in(client, candidate_id, PASSWORD))
+    await asyncio.wait_for(held.done.wait(), timeout=20)  # the fourth password is under check
+
+    extra = [await log_in(client, candidate_id, PASSWORD) for _ in range(3)]
+
+    assert [a.status_code for a in extra] == [423] * 3 and held.calls == 1
+    held.release.set()
+    assert (await fourth).status_code == 200  # the right password: nothing was locked by the refusals
+    assert (await deps_of(client).repository.find_credentials(candidate_id))["locked_until"] is None
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+
+async def test_a_check_lost_with_its_process_frees_its_place_after_a_minute(client, amqp_url, clock):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    attempts = deps_of(client).repository.attempts
+    for _ in range(4):  # four checks reserved and never finished, as by a process killed mid-check
+        assert await attempts.reserve_check(candidate_id, clock.now())
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 423
+
+    later(clock, minutes=1, seconds=1)
+    assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+
+async def test_an_unknown_id_answers_as_a_registered_one_and_publishes_nothing(client, amqp_url, clock):
+    registered, unknown = new_candidate_id(), new_candidate_id()
+    await register(amqp_url, client, registered)
+    async with EventTap(amqp_url, "login.locked") as tap:
+        for candidate_id in (registered, unknown):
+            answers = [await log_in(client, candidate_id, WRONG_PASSWORD) for _ in range(5)]
+            assert [a.status_code for a in answers] == [401, 401, 401, 423, 423], candidate_id
+            assert answers[3].json() == {"detail": LOCKED_MESSAGE, "code": "account_locked",
+                                         "retry_after_seconds": 1800}
+            assert answers[3].headers["Retry-After"] == "1800"
+        later(clock, minutes=31)
+        for candidate_id in (registered, unknown):
+            assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+        await wait_until(lambda: _some(tap.messages), what="the registered ID's LoginLocked")
+        await wait_until(lambda: _outbox_empty(client), what="outbox to drain")
+    assert [LoginLocked.model_validate(e.payload).candidate_id for e in tap.envelopes()] == [registered]
+    assert await deps_of(client).repository.find_credentials(unknown) is None
+
+
+async def test_an_unknown_ids_shadow_count_expires_and_a_count_left_a_day_starts_again(client, amqp_url, clock):
+    registered, unknown = new_candidate_id(), new_candidate_id()
+    await register(amqp_url, client, registered)
+    for candidate_id in (registered, unknown):
+        for _ in range(3):
+            assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+    shadows = client.app.state.runtime.db[SHADOW_ATTEMPTS]
+    shadow = await shadows.find_one({"_id": unknown})
+    assert abs((shadow["expires_at"] - clock.now()).total_seconds() - 24 * 3600) < 1
+    ttl = [i for i in (await shadows.index_information()).values() if i.get("expireAfterSeconds") == 0]
+    assert [i["key"] for i in ttl] == [[("expires_at", 1)]]
+
+    later(clock, hours=24, seconds=1)
+    for candidate_id in (registered, unknown):  # the fourth wrong password is the first of a new count
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401, candidate_id
 
 
 async def test_a_hash_with_outdated_parameters_is_replaced_at_the_next_log_in(client, amqp_url):

@@ -3,6 +3,7 @@
 The reset link is read from the `PasswordResetRequested` event, as the notifier reads it; the
 email leg (notifier -> SMTP) is tested with the notifier."""
 
+import asyncio
 from datetime import timedelta
 
 from auth.repository import RESET_TOKENS
@@ -11,6 +12,7 @@ from services.auth.tests.conftest import (
     NEW_PASSWORD,
     PASSWORD,
     WRONG_PASSWORD,
+    Held,
     deps_of,
     later,
     log_in,
@@ -91,7 +93,9 @@ async def test_reset_flow_end_to_end(client, amqp_url, mongo_url, clock, setting
         changed = PasswordChanged.model_validate(changes.envelopes()[0].payload)
         assert changed.candidate_id == candidate_id and changed.changed_at == clock.now()
         revocation = AccessRevoked.model_validate(revoked.envelopes()[0].payload)
-        assert revocation.token_id is None and revocation.not_before == clock.now()
+        # The stored "valid after" time, to the millisecond as MongoDB keeps it.
+        now = clock.now()
+        assert revocation.token_id is None and revocation.not_before == now.replace(microsecond=now.microsecond // 1000 * 1000)
     assert len(changes.messages) == 1
 
 
@@ -192,3 +196,45 @@ async def _at_least(items, count):
 
 async def _none_unsent(outbox):
     return await outbox.count_documents({"sent_at": None}) == 0
+
+
+async def test_a_log_in_checked_against_the_old_password_during_a_reset_gets_no_token(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    async with EventTap(amqp_url, "password.reset_requested") as links:
+        await remind(client, candidate_id)
+        token = token_of((await reset_link(links)).reset_url)
+    held = Held(deps_of(client).passwords, "verify")
+    racing = asyncio.create_task(log_in(client, candidate_id, PASSWORD))
+    await asyncio.wait_for(held.done.wait(), timeout=20)  # the old password has been checked
+
+    assert (await reset(client, token)).status_code == 204
+    held.release.set()
+
+    assert await _gets_no_usable_token(client, await racing)
+
+
+async def test_a_log_in_that_ends_while_a_reset_hashes_gets_a_token_the_reset_revokes(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    async with EventTap(amqp_url, "password.reset_requested") as links:
+        await remind(client, candidate_id)
+        token = token_of((await reset_link(links)).reset_url)
+    held = Held(deps_of(client).passwords, "hash")
+    resetting = asyncio.create_task(reset(client, token))
+    await asyncio.wait_for(held.done.wait(), timeout=20)  # the new password is hashed, not yet stored
+
+    racing = await log_in(client, candidate_id, PASSWORD)
+    held.release.set()
+
+    assert (await resetting).status_code == 204
+    assert racing.status_code == 200
+    assert await _gets_no_usable_token(client, racing)
+
+
+async def _gets_no_usable_token(client, answer) -> bool:
+    """A log-in with the old password either failed or got a token that auth now refuses."""
+    if answer.status_code == 401:
+        return True
+    assert answer.status_code == 200, answer.text
+    return await rejected(deps_of(client).verifier, answer.json()["access_token"])

@@ -6,10 +6,12 @@ from crs_shared.config import ServiceSettings
 class Settings(ServiceSettings):
     port: int = Field(8002, validation_alias="AUTH_PORT")
 
-    # Lockout (contract section 2): this many wrong passwords in a row answer 401; the next
-    # attempt answers 423 and locks log-on for `lockout_minutes`.
+    # Lockout (contract section 2): this many wrong passwords in a row answer 401; the next wrong
+    # one answers 423 and locks log-on for `lockout_minutes`. A count left alone for
+    # `lockout_forget_hours` starts again (an unknown ID's shadow count expires then).
     lockout_threshold: int = Field(3, ge=1)
     lockout_minutes: int = Field(30, ge=1)
+    lockout_forget_hours: int = Field(24, ge=1)
 
     # Access tokens: EdDSA (Ed25519) JWTs. The signing key is PEM text or a PEM file; in dev,
     # when neither is set, one is generated once and kept in `jwt_keys_dir`. Keys retired by a

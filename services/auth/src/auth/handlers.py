@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 from datetime import datetime, timedelta
 
 from pymongo import AsyncMongoClient
@@ -14,7 +15,7 @@ from auth.domain.lockout import LockoutPolicy
 from auth.domain.reminder_limit import ReminderLimit
 from auth.domain.reset_tokens import new_reset_token, reset_token_digest, reset_url
 from auth.metrics import LOGINS
-from auth.repository import AuthRepository
+from auth.repository import AuthRepository, LoginAttempts
 from crs_shared.clock import Clock
 from crs_shared.logging import current_correlation_id, get_logger
 from crs_shared.messaging.contracts import (
@@ -77,28 +78,21 @@ async def store_credentials(deps: Dependencies, envelope: Envelope, event: Candi
 
 async def log_in(deps: Dependencies, candidate_id: str, password: str) -> IssuedToken:
     now = deps.clock.now()
-    counted = await deps.repository.reserve_attempt(candidate_id, now, deps.lockout.threshold)
     credentials = await deps.repository.find_credentials(candidate_id)
-    if credentials is None:
-        await deps.passwords.verify(None, password)  # an unknown ID costs the same time as a known one
-        LOGINS.labels("invalid_credentials").inc()
-        raise InvalidCredentials()
-    if not counted:
+    # An unknown ID goes through the same steps on a shadow count, so that its answers are a
+    # registered one's; it costs the same hashing time and publishes nothing.
+    attempts = deps.repository.attempts if credentials else deps.repository.shadow_attempts
+    if not await attempts.reserve_check(candidate_id, now):
         LOGINS.labels("locked").inc()
-        if deps.lockout.is_locked(credentials["locked_until"], now):
-            raise AccountLocked(credentials["locked_until"], now)
-        raise AccountLocked(await _lock(deps, candidate_id, now), now)
+        raise AccountLocked(await _lock_in_force(deps, attempts, candidate_id, now), now)
 
-    password_hash = credentials["password_hash"]
+    password_hash = credentials["password_hash"] if credentials else None
     if not await deps.passwords.verify(password_hash, password):
+        await _refuse_wrong_password(deps, attempts, candidate_id, now, publish=credentials is not None)
+    if not await deps.repository.record_success(candidate_id, password_hash, now):
+        await attempts.release_check(candidate_id)
         LOGINS.labels("invalid_credentials").inc()
-        log.info("wrong password", candidate_id=candidate_id)
-        raise InvalidCredentials()
-    if not await deps.repository.record_success(candidate_id, now):
-        # Concurrent wrong passwords locked the account while this one was being checked.
-        credentials = await deps.repository.find_credentials(candidate_id)
-        LOGINS.labels("locked").inc()
-        raise AccountLocked(credentials["locked_until"], now)
+        raise InvalidCredentials()  # the password changed, or the account locked, while it was checked
 
     if deps.passwords.needs_rehash(password_hash):
         await deps.repository.replace_hash(candidate_id, password_hash, await deps.passwords.hash(password))
@@ -109,29 +103,52 @@ async def log_in(deps: Dependencies, candidate_id: str, password: str) -> Issued
     return issued
 
 
-async def _lock(deps: Dependencies, candidate_id: str, now: datetime) -> datetime:
-    """Locks the account and publishes `LoginLocked`, in one transaction; of many attempts over
-    the threshold at once, only the first does. Returns when the lock lifts."""
-    locked_until = deps.lockout.locked_until(now)
+async def _lock_in_force(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, now: datetime) -> datetime:
+    """When the lock that refused an attempt lifts. With every place of the window taken by checks
+    in flight, the last of them is about to lock for the full duration, or to log in: the answer
+    is the lock's either way, so that it says nothing of which."""
+    state = await attempts.find(candidate_id)
+    if state is not None and deps.lockout.is_locked(state.get("locked_until"), now):
+        return state["locked_until"]
+    return deps.lockout.locked_until(now)
+
+
+async def _refuse_wrong_password(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, now: datetime,
+                                 *, publish: bool) -> NoReturn:
+    """Counts a wrong password (401), or locks with it when it follows `threshold` counted ones (423)."""
+    for _ in range(3):  # a right password or a reset may change the count between the two updates
+        if await attempts.count_wrong(candidate_id, now):
+            LOGINS.labels("invalid_credentials").inc()
+            log.info("wrong password", candidate_id=candidate_id)
+            raise InvalidCredentials()
+        locked_until = deps.lockout.locked_until(now)
+        if await _lock(deps, attempts, candidate_id, now, locked_until, publish=publish):
+            LOGINS.labels("locked").inc()
+            raise AccountLocked(locked_until, now)
+    await attempts.release_check(candidate_id)
+    LOGINS.labels("invalid_credentials").inc()
+    raise InvalidCredentials()
+
+
+async def _lock(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, now: datetime,
+                locked_until: datetime, *, publish: bool) -> bool:
+    """Locks the account and publishes `LoginLocked` (not for a shadow count), in one transaction;
+    False if the count no longer calls for a lock."""
 
     async def work(session: Session) -> bool:
-        if not await deps.repository.lock(
-            session, candidate_id=candidate_id, now=now, threshold=deps.lockout.threshold, locked_until=locked_until
-        ):
+        if not await attempts.lock(session, candidate_id, now, locked_until):
             return False
-        event = LoginLocked(candidate_id=candidate_id, locked_until=locked_until,
-                            failed_attempts=deps.lockout.locking_attempt)
-        await _add_event(deps, session, event, now)
+        if publish:
+            event = LoginLocked(candidate_id=candidate_id, locked_until=locked_until,
+                                failed_attempts=deps.lockout.locking_attempt)
+            await _add_event(deps, session, event, now)
         return True
 
-    if await run_in_transaction(deps.mongo, work):
-        deps.after_commit()
-        log.info("account locked", candidate_id=candidate_id, locked_until=locked_until.isoformat())
-        return locked_until
-    credentials = await deps.repository.find_credentials(candidate_id)
-    if credentials is not None and deps.lockout.is_locked(credentials["locked_until"], now):
-        return credentials["locked_until"]
-    return locked_until  # the locking attempt has not committed yet: its lock ends about then
+    if not await run_in_transaction(deps.mongo, work):
+        return False
+    deps.after_commit()
+    log.info("account locked", candidate_id=candidate_id, locked_until=locked_until.isoformat())
+    return True
 
 
 async def log_out(deps: Dependencies, token: str) -> None:
@@ -179,23 +196,25 @@ async def request_password_reset(deps: Dependencies, candidate_id: str) -> None:
 
 
 async def reset_password(deps: Dependencies, token: str, password: str) -> None:
-    now = deps.clock.now()
     digest = reset_token_digest(token)
-    found = await deps.repository.find_usable_reset_token(digest, now)
+    found = await deps.repository.find_usable_reset_token(digest, deps.clock.now())
     if found is None:
         raise InvalidResetToken()  # checked before hashing, so bad tokens cost no argon2 time
     candidate_id = found["candidate_id"]
     password_hash = await deps.passwords.hash(password)
+    # After the hashing: every access token issued until the change commits must be revoked.
+    now = deps.clock.now()
 
     async def work(session: Session) -> bool:
         if await deps.repository.use_reset_token(session, digest, now) is None:
             return False  # used or expired since it was found
-        await deps.repository.set_password(session, candidate_id=candidate_id, password_hash=password_hash, now=now)
+        valid_after = await deps.repository.set_password(session, candidate_id=candidate_id,
+                                                         password_hash=password_hash, now=now)
         await deps.repository.void_reset_tokens(session, candidate_id, now)
         await _add_event(deps, session, PasswordChanged(candidate_id=candidate_id, changed_at=now), now)
-        # Every token issued before now; none issued before now outlives now + its lifetime.
-        revoked = AccessRevoked(candidate_id=candidate_id, token_id=None, not_before=now,
-                                expires_at=now + deps.access_tokens.lifetime)
+        # Every token issued before `valid_after`; none of them outlives it by more than a lifetime.
+        revoked = AccessRevoked(candidate_id=candidate_id, token_id=None, not_before=valid_after,
+                                expires_at=valid_after + deps.access_tokens.lifetime)
         await _add_event(deps, session, revoked, now)
         return True
 

@@ -32,11 +32,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: FastAPI):
         passwords = Passwords(settings)
         await runtime.start(INDEXES)
-        repository = AuthRepository(runtime.db)
+        lockout = LockoutPolicy(settings.lockout_threshold, timedelta(minutes=settings.lockout_minutes),
+                                forget_after=timedelta(hours=settings.lockout_forget_hours))
+        repository = AuthRepository(runtime.db, lockout)
         app.state.dependencies = Dependencies(
             mongo=runtime.mongo, repository=repository, outbox=runtime.outbox, inbox=runtime.inbox,
-            passwords=passwords, clock=runtime.clock,
-            lockout=LockoutPolicy(settings.lockout_threshold, timedelta(minutes=settings.lockout_minutes)),
+            passwords=passwords, clock=runtime.clock, lockout=lockout,
             reminder_limit=ReminderLimit(settings.reminder_limit, timedelta(minutes=settings.reminder_window_minutes)),
             reset_token_lifetime=timedelta(minutes=settings.reset_token_minutes),
             public_base_url=settings.public_base_url,

@@ -1,21 +1,28 @@
 """The auth database: credentials (the only copy of each password hash, with the lockout count),
-reset tokens (their SHA-256 only), and access tokens revoked by log-out."""
+the lockout counts of unknown IDs, reset tokens (their SHA-256 only), and access tokens revoked
+by log-out."""
 
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from auth.domain.lockout import LockoutPolicy
 
 from crs_shared.mongo import Session
 from crs_shared.tokens import Claims
 
 CREDENTIALS = "credentials"
+SHADOW_ATTEMPTS = "shadow_attempts"
 RESET_TOKENS = "reset_tokens"
 REVOKED_TOKENS = "revoked_tokens"
 
 # TTL indexes only clean up (about once a minute): every expiry is also checked in the query.
 INDEXES = {
     CREDENTIALS: [],
+    SHADOW_ATTEMPTS: [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")],
     RESET_TOKENS: [
         IndexModel([("candidate_id", ASCENDING), ("used_at", ASCENDING)]),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
@@ -30,9 +37,84 @@ def _unlocked(now: datetime) -> dict:
     return {"locked_until": {"$not": {"$gt": now}}}
 
 
+def _at_least_zero(expression) -> dict:
+    return {"$max": [0, expression]}
+
+
+def _one_check_done() -> dict:
+    """The in-flight count less the check that just ended (never below zero: a stale count may have
+    been reclaimed while that check ran)."""
+    return _at_least_zero({"$subtract": [{"$ifNull": ["$checking", 0]}, 1]})
+
+
+class LoginAttempts:
+    """The lockout count of IDs in one collection, changed only in conditional single-document
+    updates: the condition decides, inside the write, whether an attempt may be checked, counted
+    or lock, so concurrent attempts can never both pass it (auth.domain.lockout has the rule).
+
+    Fields: `failed_attempts` (wrong passwords in a row), `checking` (checks in flight),
+    `last_attempt_at` (the latest reservation), `locked_until`, `locked_at`. A shadow collection,
+    for IDs that are not registered, creates its documents on the first attempt and lets them
+    expire once the count would be forgotten."""
+
+    def __init__(self, collection: AsyncCollection, policy: LockoutPolicy, *, shadow: bool):
+        self._collection = collection
+        self._policy = policy
+        self._shadow = shadow
+
+    async def find(self, candidate_id: str) -> dict | None:
+        return await self._collection.find_one({"_id": candidate_id}, {"locked_until": 1})
+
+    async def reserve_check(self, candidate_id: str, now: datetime) -> bool:
+        """Takes a place for one password check; False if the account is locked or every place
+        of this window is taken (counted wrong passwords and checks in flight)."""
+        failed = {"$cond": [{"$lt": ["$last_attempt_at", self._policy.forgotten_before(now)]}, 0,
+                            {"$ifNull": ["$failed_attempts", 0]}]}
+        checking = {"$cond": [{"$lt": ["$last_attempt_at", self._policy.stale_checks_before(now)]}, 0,
+                              {"$ifNull": ["$checking", 0]}]}
+        condition = {"_id": candidate_id, **_unlocked(now),
+                     "$expr": {"$lt": [{"$add": [failed, checking]}, self._policy.locking_attempt]}}
+        reserved = {"failed_attempts": failed, "checking": {"$add": [checking, 1]}, "last_attempt_at": now}
+        if not self._shadow:
+            return (await self._collection.update_one(condition, [{"$set": reserved}])).matched_count == 1
+        reserved["expires_at"] = now + self._policy.forget_after
+        try:
+            await self._collection.update_one(condition, [{"$set": reserved}], upsert=True)
+        except DuplicateKeyError:
+            # The document exists and the condition failed, or a simultaneous first attempt
+            # inserted it first: ask again without inserting.
+            return (await self._collection.update_one(condition, [{"$set": reserved}])).matched_count == 1
+        return True
+
+    async def count_wrong(self, candidate_id: str, now: datetime) -> bool:
+        """Counts a wrong password below the threshold; False if this one must lock instead."""
+        result = await self._collection.update_one(
+            {"_id": candidate_id, "failed_attempts": {"$lt": self._policy.threshold}, **_unlocked(now)},
+            [{"$set": {"failed_attempts": {"$add": ["$failed_attempts", 1]}, "checking": _one_check_done()}}],
+        )
+        return result.matched_count == 1
+
+    async def lock(self, session: Session, candidate_id: str, now: datetime, locked_until: datetime) -> bool:
+        """Locks after the wrong password that follows `threshold` counted ones; False if the count
+        changed since or another attempt locked it already (so one lock, one event)."""
+        locked = {"locked_until": locked_until, "locked_at": now, "failed_attempts": 0, "checking": _one_check_done()}
+        if self._shadow:
+            locked["expires_at"] = {"$max": ["$expires_at", locked_until]}
+        result = await self._collection.update_one(
+            {"_id": candidate_id, "failed_attempts": {"$gte": self._policy.threshold}, **_unlocked(now)},
+            [{"$set": locked}], session=session,
+        )
+        return result.matched_count == 1
+
+    async def release_check(self, candidate_id: str) -> None:
+        await self._collection.update_one({"_id": candidate_id}, [{"$set": {"checking": _one_check_done()}}])
+
+
 class AuthRepository:
-    def __init__(self, db: AsyncDatabase):
+    def __init__(self, db: AsyncDatabase, lockout: LockoutPolicy):
         self._credentials = db[CREDENTIALS]
+        self.attempts = LoginAttempts(db[CREDENTIALS], lockout, shadow=False)
+        self.shadow_attempts = LoginAttempts(db[SHADOW_ATTEMPTS], lockout, shadow=True)
         self._reset_tokens = db[RESET_TOKENS]
         self._revoked_tokens = db[REVOKED_TOKENS]
 
@@ -52,37 +134,14 @@ class AuthRepository:
     async def find_credentials(self, candidate_id: str) -> dict | None:
         return await self._credentials.find_one({"_id": candidate_id})
 
-    # The lockout counter changes only in conditional single-document updates: the condition
-    # decides, inside the write, whether this attempt may count, lock or reset, so concurrent
-    # attempts can never both pass it. `update_one` rather than `find_one_and_update`: no caller
-    # needs the document back (bench/README.md, "Changes made for the targets").
-
-    async def reserve_attempt(self, candidate_id: str, now: datetime, threshold: int) -> bool:
-        """Counts a log-in attempt before its password is checked, if the account is unlocked and
-        fewer than `threshold` attempts in a row are counted. False if the ID is unknown, locked,
-        or has `threshold` counted already (this attempt must lock, unchecked)."""
+    async def record_success(self, candidate_id: str, password_hash: str, now: datetime) -> bool:
+        """Starts the count again after a right password, and notes when the access token about to
+        be issued was issued. False if the account was locked, or its password changed, while the
+        password was being checked: the password checked is no longer the one that counts."""
         result = await self._credentials.update_one(
-            {"_id": candidate_id, "failed_attempts": {"$lt": threshold}, **_unlocked(now)},
-            {"$inc": {"failed_attempts": 1}},
-        )
-        return result.matched_count == 1
-
-    async def lock(self, session: Session, *, candidate_id: str, now: datetime, threshold: int,
-                   locked_until: datetime) -> bool:
-        """Locks an account that has `threshold` attempts counted and is not locked yet; False if
-        another attempt has locked it already (so only one lock, one event)."""
-        result = await self._credentials.update_one(
-            {"_id": candidate_id, "failed_attempts": {"$gte": threshold}, **_unlocked(now)},
-            {"$set": {"locked_until": locked_until, "locked_at": now, "failed_attempts": 0}},
-            session=session,
-        )
-        return result.matched_count == 1
-
-    async def record_success(self, candidate_id: str, now: datetime) -> bool:
-        """Resets the count after a right password; False if a lock came first."""
-        result = await self._credentials.update_one(
-            {"_id": candidate_id, **_unlocked(now)},
-            {"$set": {"failed_attempts": 0, "last_login_at": now}},
+            {"_id": candidate_id, "password_hash": password_hash, **_unlocked(now)},
+            [{"$set": {"failed_attempts": 0, "checking": _one_check_done(),
+                       "last_login_at": {"$max": ["$last_login_at", now]}}}],
         )
         return result.matched_count == 1
 
@@ -91,14 +150,19 @@ class AuthRepository:
         await self._credentials.update_one({"_id": candidate_id, "password_hash": old_hash},
                                            {"$set": {"password_hash": new_hash}})
 
-    async def set_password(self, session: Session, *, candidate_id: str, password_hash: str, now: datetime) -> None:
-        """A new password clears any lock and makes every token issued before `now` invalid."""
-        await self._credentials.update_one(
+    async def set_password(self, session: Session, *, candidate_id: str, password_hash: str, now: datetime) -> datetime:
+        """A new password clears any lock and makes every access token issued so far invalid:
+        those issued before `now`, and one of a log-in that checked the old password and recorded
+        its success at `now` or a moment later. Returns that "valid after" time."""
+        after_last_log_in = {"$add": [{"$ifNull": ["$last_login_at", now]}, 1]}  # milliseconds
+        changed = await self._credentials.find_one_and_update(
             {"_id": candidate_id},
-            {"$set": {"password_hash": password_hash, "password_changed_at": now, "valid_after": now,
-                      "failed_attempts": 0, "locked_until": None}},
-            session=session,
+            [{"$set": {"password_hash": {"$literal": password_hash}, "password_changed_at": now,
+                       "valid_after": {"$max": [now, after_last_log_in]},
+                       "failed_attempts": 0, "locked_until": None}}],
+            projection={"valid_after": 1}, return_document=ReturnDocument.AFTER, session=session,
         )
+        return changed["valid_after"]
 
     async def record_reminder(self, candidate_id: str, *, now: datetime, cutoff: datetime, limit: int) -> bool:
         """Notes a reminder in one atomic update if fewer than `limit` were sent after `cutoff`.
