@@ -37,3 +37,18 @@ async def test_a_known_id_answers_like_an_unknown_one(services, registered):
     for name, (first, second) in {"registration": registrations, "log-in": logins, "reminder": reminders}.items():
         assert shape(first) == shape(second), name
     assert [r.status_code for r in (registrations[0], logins[0], reminders[0])] == [400, 401, 202]
+
+
+async def test_a_known_id_and_an_unknown_one_lock_alike(services, registered):
+    unknown = new_candidate("U")
+    async with httpx.AsyncClient(timeout=30) as http:
+        async def five_wrong_passwords(candidate_id: str) -> list[httpx.Response]:
+            body = {"candidate_id": candidate_id, "password": "not-the-password-1"}
+            return [await http.post(f"{services.url('auth')}/api/auth/login", json=body) for _ in range(5)]
+
+        known_answers = await five_wrong_passwords(registered.candidate_id)
+        unknown_answers = await five_wrong_passwords(unknown.candidate_id)
+
+    assert [r.status_code for r in known_answers] == [401, 401, 401, 423, 423]
+    for known, unknown_answer in zip(known_answers, unknown_answers, strict=True):
+        assert shape(known) == shape(unknown_answer)
