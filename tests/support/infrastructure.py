@@ -93,11 +93,13 @@ class RabbitVhosts:
         self._ready: list[str] = []
         self._deleting: collections.deque[tuple[str, subprocess.Popen]] = collections.deque()
         self._left: list[str] = []
+        self.made: list[str] = []
 
     def take(self) -> str:
         if not self._ready:
             require_broker()
             self._ready = add_vhosts(self._batch)
+            self.made += self._ready
         return self._ready.pop()
 
     @contextlib.contextmanager
