@@ -293,6 +293,20 @@ def test_lockout_is_shown_after_four_wrong_passwords(page, system, mail):
     expect(summary).to_contain_text("This account has been locked. Please try again in 30 minutes.")
 
 
+def test_the_login_page_warns_of_the_lock_and_that_the_password_is_not_the_secret_number(page, system):
+    # Candidates who type their Secret Number as the password lock themselves out: the page says
+    # so before anyone is locked, in both languages.
+    open_page(page, f"{system.url}/login")
+    expect(page.locator("#login-warning")).to_have_text(
+        "If you enter the wrong password more than three times, you will not be able to log on for 30 minutes.")
+    password_hint = page.locator("#password-hint")
+    expect(password_hint).to_have_text("This is not your Secret Number.")
+    expect(page.locator("#password")).to_have_attribute("aria-describedby", re.compile(r"\bpassword-hint\b"))
+    switch_language(page, "繁體中文")
+    expect(page.locator("#login-warning")).to_have_text("如果您輸入錯誤密碼超過三次，將有 30 分鐘無法登入。")
+    expect(password_hint).to_have_text("這不是您的秘密號碼。")
+
+
 @pytest.fixture(scope="module")
 def next_candidate(system):
     registered(system, "NEXT01")
