@@ -27,3 +27,29 @@ def test_the_confirmation_names_the_service_once_whatever_the_centre_name(centre
         assert THANKS[language] in part
         assert "Results Service Results Service" not in part
         assert part.count("Candidate Results Service") <= 1  # the signature, when it is the centre's name
+
+
+CONFIRMATION = {
+    "en": ["To log in you need your ID Number and your password (not your Secret Number)",
+           "Forgotten your password?",
+           "please contact the centre where you took your exam",
+           "If you did not register, please contact support@results.example.org.",
+           "This is an automatic email; please do not reply to it."],
+    "zh-TW": ["登入時需要您的考生編號及密碼（不是秘密號碼）",
+              "忘記密碼？",
+              "請聯絡您應考的考場",
+              "如果您並未註冊，請聯絡 support@results.example.org。",
+              "此為系統自動發送的電子郵件，請勿直接回覆。"],
+}
+
+
+@pytest.mark.parametrize("language", list(CONFIRMATION))
+def test_the_confirmation_says_how_to_log_in_where_to_reset_and_whom_to_contact(language):
+    email = render("registration_confirmation", language, context())
+    for line in CONFIRMATION[language]:
+        assert line in email.text, line
+        assert line in email.html, line
+    assert f"{BASE}/login" in email.text and f"{BASE}/forgot-password" in email.text
+    assert f'href="{BASE}/login"' in email.html
+    forgotten = CONFIRMATION[language][1]
+    assert f'<a href="{BASE}/forgot-password">{forgotten}</a>' in email.html
