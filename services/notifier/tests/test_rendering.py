@@ -1,5 +1,7 @@
 """The words of the emails, rendered as the dispatcher renders them (no broker, no SMTP)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from notifier.config import Settings
@@ -53,3 +55,20 @@ def test_the_confirmation_says_how_to_log_in_where_to_reset_and_whom_to_contact(
     assert f'href="{BASE}/login"' in email.html
     forgotten = CONFIRMATION[language][1]
     assert f'<a href="{BASE}/forgot-password">{forgotten}</a>' in email.html
+
+
+LOCKED = {
+    "en": "Someone entered a wrong password {n} times in a row for your Results Service account (ID Number {id})",
+    "zh-TW": "有人為您的成績查詢服務帳戶（考生編號 {id}）連續輸入錯誤密碼 {n} 次",
+}
+
+
+@pytest.mark.parametrize("failed_attempts", [4, 6])  # 4: the default rule; 6: a threshold of 5
+@pytest.mark.parametrize("language", list(LOCKED))
+def test_the_lock_notice_says_how_many_wrong_passwords_were_entered(failed_attempts, language):
+    locked = context(locked_until=datetime(2026, 11, 25, 10, 30, tzinfo=UTC), failed_attempts=failed_attempts)
+    email = render("login_locked", language, locked)
+    assert LOCKED[language].format(n=failed_attempts, id="123456") in email.text
+    assert LOCKED[language].format(n=failed_attempts, id="<strong>123456</strong>") in email.html
+    for part in (email.text, email.html):
+        assert "more than three" not in part and "超過三次" not in part
