@@ -32,6 +32,7 @@ CANDIDATES = {
     "LOCK01": ("5555", "Ben", "Locke", "ben.portal@example.com"),
     "RESET1": ("6060", "Cleo", "Reyes", "cleo.portal@example.com"),
     "ZH0001": ("7373", "美玲", "王", "meiling.portal@example.com"),
+    "NEXT01": ("8080", "Dan", "Nexter", "dan.portal@example.com"),
 }
 EXAM_SESSION = {"EN0001": ("B2_FIRST", "2026-06"), "ZH0001": ("A2_KEY", "2026-06")}
 SCORES = {
@@ -290,6 +291,55 @@ def test_lockout_is_shown_after_four_wrong_passwords(page, system, mail):
     # The right password does not help while the lock lasts.
     assert log_in(page, "LOCK01", PASSWORD) == 423
     expect(summary).to_contain_text("This account has been locked. Please try again in 30 minutes.")
+
+
+def test_the_login_page_warns_of_the_lock_and_that_the_password_is_not_the_secret_number(page, system):
+    # Candidates who type their Secret Number as the password lock themselves out: the page says
+    # so before anyone is locked, in both languages.
+    open_page(page, f"{system.url}/login")
+    expect(page.locator("#login-warning")).to_have_text(
+        "If you enter the wrong password more than three times, you will not be able to log on for 30 minutes.")
+    password_hint = page.locator("#password-hint")
+    expect(password_hint).to_have_text("This is not your Secret Number.")
+    expect(page.locator("#password")).to_have_attribute("aria-describedby", re.compile(r"\bpassword-hint\b"))
+    switch_language(page, "繁體中文")
+    expect(page.locator("#login-warning")).to_have_text("如果您輸入錯誤密碼超過三次，將有 30 分鐘無法登入。")
+    expect(password_hint).to_have_text("這不是您的秘密號碼。")
+
+
+@pytest.fixture(scope="module")
+def next_candidate(system):
+    registered(system, "NEXT01")
+    return "NEXT01"
+
+
+# `next` values that lead off the site once the browser reads them: it drops tabs and newlines from
+# a URL and reads "\" as "/", so "/%09/evil.com" and "/\evil.com" both become "//evil.com".
+OFF_SITE_NEXT = ["/%09/evil.com", "/%0A/evil.com", "/\\evil.com", "/%5Cevil.com", "/%5C%5Cevil.com",
+                 "//evil.com", "https://evil.com/", "javascript:alert(1)"]
+
+
+@pytest.mark.parametrize("next_value", OFF_SITE_NEXT)
+def test_log_in_never_leaves_the_portal_for_the_site_in_next(page, system, next_candidate, next_value):
+    # Were the portal to go there, the browser would land on this stand-in, not on the network.
+    page.context.route(re.compile(r"^https?://evil\.com"),
+                       lambda route: route.fulfill(status=200, content_type="text/html", body="off site"))
+    open_page(page, f"{system.url}/login?next={next_value}")
+    assert log_in(page, next_candidate, PASSWORD) == 200
+    expect(page).to_have_url(f"{system.url}/results")  # the default page, on the portal's own origin
+    ready(page)
+
+
+def test_log_in_goes_on_to_the_page_in_next_on_the_portal(page, system, next_candidate):
+    open_page(page, f"{system.url}/login?next=/verify%3Fnumber%3DABC123")
+    assert log_in(page, next_candidate, PASSWORD) == 200
+    expect(page).to_have_url(f"{system.url}/verify?number=ABC123")
+    ready(page)
+    open_page(page, f"{system.url}/logout")
+    open_page(page, f"{system.url}/results")  # the portal sends the candidate to /login?next=/results
+    expect(page).to_have_url(f"{system.url}/login?next=/results")
+    assert log_in(page, next_candidate, PASSWORD) == 200
+    expect(page).to_have_url(f"{system.url}/results")
 
 
 def test_password_reset_through_the_link_in_the_email(page, system, mail):

@@ -79,6 +79,8 @@ async def test_each_email_kind_in_each_language(notifier, smtp, kind, language):
     assert link in text and link in message.get_body(("html",)).get_content()
     if kind in ("login_locked", "password_reset", "password_changed"):
         assert ("25 November 2026, 10:30 UTC" if language == "en" else "2026年11月25日 10:30 UTC") in text
+    if kind == "login_locked":  # the event's failed_attempts, passed on by the handler
+        assert ("a wrong password 4 times in a row" if language == "en" else "連續輸入錯誤密碼 4 次") in text
 
 
 async def test_the_reset_link_does_not_stay_in_the_database_once_sent(notifier, smtp):

@@ -52,7 +52,9 @@ class Sender:
     public_base_url: str
 
     def common_context(self) -> dict:
-        """What every template may use besides its notification's own data."""
+        """What every template may use besides its notification's own data. `centre_name` only
+        signs an email: its default is the service's own name, so a phrase built around it
+        ("the {centre_name} Results Service") named the service twice."""
         return {
             "centre_name": self.centre_name, "reply_to": self.reply_to,
             "login_url": f"{self.public_base_url}/login", "results_url": f"{self.public_base_url}/results",

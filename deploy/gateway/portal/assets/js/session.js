@@ -27,7 +27,17 @@ export function clearSession() {
   sessionStorage.removeItem(KEY);
 }
 
-/** Where to go after log-in: a path on this site only, never another site. */
+/** Where to go after log-in: a page of this site only, never another site. `next` is resolved
+ * as the browser itself reads a URL and judged by its origin, not by its spelling: the browser
+ * drops tabs and newlines and reads a backslash as "/", so "/<tab>/evil.com" and "/\evil.com"
+ * look like paths but lead to //evil.com. */
 export function safeNext(value, fallback = "/results") {
-  return typeof value === "string" && /^\/(?![/\\])/.test(value) ? value : fallback;
+  if (typeof value !== "string" || !value) return fallback;
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
+    return fallback;
+  }
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : fallback;
 }
