@@ -256,6 +256,13 @@ async def test_verification_is_rate_limited_per_client(client, amqp_url, clock):
     assert (await client.get("/api/results/verify/2222-3333-4444", params={"family_name": "x"})).status_code == 429
 
 
+async def test_an_empty_operator_token_in_the_settings_lets_no_one_read_a_batch_report(client):
+    client.app.state.operator_token = ""
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer"}):
+        response = await client.get(f"/api/results/batches/{new_batch_id()}", headers=headers)
+        assert response.status_code == 401 and response.json()["code"] == "invalid_operator_token"
+
+
 async def test_the_batch_report_needs_the_operator_token(client, amqp_url, clock):
     batch_id = await publish_results(amqp_url, client, [record(new_candidate_id())])
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": 'Bearer {"$ne": ""}'},
