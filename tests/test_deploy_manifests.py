@@ -23,6 +23,7 @@ import yaml
 
 from crs_shared.messaging import topology
 from crs_tools import gateway
+from tests.support.settings import service_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -294,21 +295,12 @@ def _interpolated(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}", substitute, value)
 
 
-def _production_settings(service: str, environment: dict[str, str], monkeypatch):
-    """The service's settings as its process reads them from `environment` (refused ones raise)."""
-    settings = importlib.import_module(f"{service}.config").Settings
-    for field in settings.model_fields:
-        monkeypatch.delenv(field.upper(), raising=False)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    return settings()
-
-
 @pytest.mark.parametrize("name", SERVICES)
 def test_compose_gives_each_service_settings_production_accepts(name, monkeypatch):
-    env = _prepare_env().read_env(_prepare_env().fill_secrets((ROOT / ".env.example").read_text()))
+    prepare = _prepare_env()
+    env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
     given = {key: _interpolated(str(value), env) for key, value in _compose()["services"][name]["environment"].items()}
-    assert _production_settings(name, given, monkeypatch).environment == "prod"
+    assert service_settings(name, given, monkeypatch).environment == "prod"
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -324,7 +316,7 @@ def test_kubernetes_gives_each_service_settings_production_accepts(name, monkeyp
             given[env["name"]] = "amqp://crs:a-random-password@rabbitmq.crs-data:5672/"
         elif secret:
             given[env["name"]] = f"a-random-{secret['key']}"
-    assert _production_settings(name, given, monkeypatch).environment == "prod"
+    assert service_settings(name, given, monkeypatch).environment == "prod"
 
 
 def test_make_up_fills_every_empty_secret_and_writes_rabbitmq_users_with_hashes():

@@ -2,13 +2,14 @@
 machine (crs_shared.config): its secrets left at their development values or empty, RabbitMQ's
 guest user, and links in emails that are not https or lead to this machine."""
 
-import importlib
 import os
 import subprocess
 import sys
 
 import pytest
 from pydantic import ValidationError
+
+from tests.support.settings import service_settings
 
 SERVICES = ("registration", "auth", "results", "notifier")
 FIT = {"ENVIRONMENT": "prod", "AMQP_URL": "amqp://crs:amqp-password-1@rabbitmq:5672/",
@@ -24,13 +25,9 @@ EACH_SECRET = [(service, name) for service, secrets in SECRETS.items() for name 
 
 
 def settings_of(service: str, monkeypatch, **environment):
-    """The service's settings from this environment, as its process reads them."""
-    for name in ("JWT_SIGNING_KEY", *FIT, *SECRETS[service]):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in (FIT | SECRETS[service] | environment).items():
-        if value is not None:
-            monkeypatch.setenv(name, value)
-    return importlib.import_module(f"{service}.config").Settings()
+    """The service's settings, fit for production but for `environment` (None: not set)."""
+    given = {name: value for name, value in (FIT | SECRETS[service] | environment).items() if value is not None}
+    return service_settings(service, given, monkeypatch)
 
 
 def refusal(service: str, monkeypatch, **environment) -> str:
