@@ -5,6 +5,7 @@ import json
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
@@ -151,3 +152,9 @@ def test_only_the_exact_operator_token_matches():
     assert not operator_token_matches(bearer("s3cret-toke"), "s3cret-token")
     assert not operator_token_matches(bearer(""), "s3cret-token")
     assert not operator_token_matches(None, "s3cret-token")
+
+
+@pytest.mark.parametrize("configured", ["", " "])
+def test_an_empty_configured_operator_token_matches_nothing(configured):
+    for given in (None, HTTPAuthorizationCredentials(scheme="Bearer", credentials=configured)):
+        assert not operator_token_matches(given, configured)

@@ -36,7 +36,7 @@ def test_a_key_from_settings_as_text_or_file(tmp_path):
 
 
 def test_production_refuses_to_start_without_a_key():
-    with pytest.raises(ValidationError, match="jwt_signing_key"):
+    with pytest.raises(ValidationError, match="auth has no signing key"):
         Settings(environment="prod")
 
 

@@ -10,7 +10,7 @@ from pymongo import ASCENDING
 
 from crs_shared.mongo import create_client
 from notifier.domain.notifications import Status
-from notifier.repository import FINISHED, NotifierRepository
+from notifier.repository import FINISHED, GAVE_UP, NotifierRepository
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -74,6 +74,50 @@ async def test_a_released_row_is_free_at_once_and_only_the_owners_queued_rows_ar
 
     assert [r["_id"] for r in await repository.lease_due(NOW, "pass-3", LEASE, 50)] == ["handed"]
     assert (await repository.get("sent"))["lease_until"] == FINISHED
+
+
+LINK = "https://results.example.org/reset-password?token=SECRET123"
+
+
+def reset_row(notification_id: str, **fields) -> dict:
+    context = {"candidate_id": "C1", "given_name": "Amy", "reset_url": LINK, "expires_at": NOW}
+    return dict(row(notification_id), kind="password_reset", context=context, **fields)
+
+
+async def test_a_failed_row_loses_its_reset_link_as_a_sent_one_loses_its_context(repository):
+    await add(repository, [reset_row("sent", lease_owner="pass-1"), reset_row("failed", lease_owner="pass-1")])
+    await repository.mark_sent(["sent"], "pass-1", NOW)
+    await repository.mark_failed("failed", "pass-1", NOW, "mailbox unavailable")
+    email = {k: v for k, v in reset_row("of-a-mailing").items() if k != "lease_until"} | {
+        "mailing": "m1", "lease_until": NOW + LEASE, "lease_owner": "handover-1"}
+    await repository.record_failed(email, NOW, "mailbox unavailable")
+
+    assert "context" not in await repository.get("sent")
+    for failed in ("failed", "of-a-mailing"):
+        kept = (await repository.get(failed))["context"]
+        assert kept == {"candidate_id": "C1", "given_name": "Amy", "expires_at": NOW}, failed
+    assert "SECRET123" not in str(await repository.failed())
+
+
+async def test_a_failed_password_reset_is_not_queued_again_the_other_failed_rows_are(repository):
+    await add(repository, [reset_row("reset", lease_owner="pass-1"), dict(row("results"), lease_owner="pass-1")])
+    for failed in ("reset", "results"):
+        await repository.mark_failed(failed, "pass-1", NOW, "mailbox unavailable")
+
+    assert await repository.requeue_failed(NOW) == 1
+    assert [r["_id"] for r in await repository.failed()] == ["reset"]
+    assert [r["_id"] for r in await repository.lease_due(NOW, "pass-2", LEASE, 50)] == ["results"]
+
+
+async def test_failed_rows_of_an_older_notifier_lose_their_reset_links_at_the_upgrade(repository):
+    failed = {"status": Status.FAILED, "lease_until": GAVE_UP}
+    await add(repository, [reset_row("failed", **failed), reset_row("queued"), dict(row("other"), **failed)])
+
+    await repository.upgrade()
+
+    assert "reset_url" not in (await repository.get("failed"))["context"]
+    assert (await repository.get("queued"))["context"]["reset_url"] == LINK  # still to be sent
+    assert (await repository.get("other"))["context"] == {}
 
 
 async def test_the_queue_counts_every_row_not_finished_and_the_failed_are_listed_on_their_own(repository):

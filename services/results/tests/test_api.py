@@ -11,6 +11,7 @@ from crs_shared.read_cache import ReadThroughCache
 from crs_shared.tokens import REVOCATION_CACHE_SECONDS, Revocations
 from results import handlers
 from results.domain.rate_limit import RateLimiter
+from results.main import create_app
 from services.results.tests.conftest import (
     OPERATOR, SIGNING_KEY, bearer, new_batch_id, new_candidate_id, publish_results, record, results_part,
 )
@@ -254,6 +255,20 @@ async def test_verification_is_rate_limited_per_client(client, amqp_url, clock):
     clock.advance(timedelta(seconds=10))
     assert (await client.get("/api/results/verify/2222-3333-4444", params={"family_name": "x"})).status_code == 404
     assert (await client.get("/api/results/verify/2222-3333-4444", params={"family_name": "x"})).status_code == 429
+
+
+def test_the_verification_limiter_keeps_as_many_clients_as_the_settings_say(settings, clock):
+    limiter = create_app(settings.model_copy(update={"verify_max_clients": 2}), clock).state.verify_limiter
+    for client in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        limiter.retry_after(client)
+    assert len(limiter) == 2
+
+
+async def test_an_empty_operator_token_in_the_settings_lets_no_one_read_a_batch_report(client):
+    client.app.state.operator_token = ""
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer"}):
+        response = await client.get(f"/api/results/batches/{new_batch_id()}", headers=headers)
+        assert response.status_code == 401 and response.json()["code"] == "invalid_operator_token"
 
 
 async def test_the_batch_report_needs_the_operator_token(client, amqp_url, clock):

@@ -1,15 +1,25 @@
-"""Settings every service has. Each service subclasses `ServiceSettings` and adds its own knobs."""
+"""Settings every service has. Each service subclasses `ServiceSettings` and adds its own knobs.
 
-from typing import Literal
+Every default works on a developer machine. With ENVIRONMENT=prod a service refuses to start on a
+setting fit only for one: the rules are the functions below, and a service adds the rules of its
+own settings by extending `production_problems`. A secret is a field hidden from repr
+(`Field(..., repr=False)`)."""
 
-from pydantic import Field, model_validator
+import ipaddress
+import sys
+from typing import Literal, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-not-secret"
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # Errors never show the input: it holds the secrets and the credentials in the URLs.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
     environment: Literal["dev", "prod"] = "dev"
     host: str = "127.0.0.1"
@@ -44,10 +54,80 @@ class ServiceSettings(BaseSettings):
     # which the process cannot see (by default, every CPU the process may run on).
     argon2_workers: int | None = Field(None, ge=1)
 
+    def production_problems(self) -> list[str]:
+        """What ENVIRONMENT=prod refuses in these settings, one line per problem."""
+        problems = [problem for name, field in type(self).model_fields.items() if field.repr is False
+                    for problem in secret_problems(name.upper(), getattr(self, name), field.default)]
+        return problems + amqp_url_problems(self.amqp_url) + public_base_url_problems(self.public_base_url)
+
     @model_validator(mode="after")
-    def _no_dev_secrets_in_prod(self):
-        if self.environment == "prod":
-            for name, value in self.model_dump().items():
-                if value == DEV_SECRET:
-                    raise ValueError(f"{name} must be set in production")
+    def _fit_for_production(self):
+        if self.environment == "prod" and (problems := self.production_problems()):
+            raise ValueError("with ENVIRONMENT=prod these settings are refused:\n"
+                             + "\n".join(f"- {problem}" for problem in problems))
         return self
+
+
+AnySettings = TypeVar("AnySettings", bound=ServiceSettings)
+
+
+def settings_from_environment(settings_class: type[AnySettings]) -> AnySettings:
+    """A service's settings, as its process starts. Wrong ones end the process with what is wrong
+    and no traceback, so what an operator reads first is the cause."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        service = settings_class.__module__.split(".")[0]
+        lines = [f"{'.'.join(str(part).upper() for part in error['loc'])}: {error['msg']}" if error["loc"]
+                 else error["msg"].removeprefix("Value error, ") for error in exc.errors()]
+        sys.exit(f"{service} will not start:\n" + "\n".join(lines))
+
+
+def secret_problems(variable: str, value: str | None, default: str | None) -> list[str]:
+    """A secret left at its development default, or set empty. None is a secret not given, which
+    its service's own rule allows or not."""
+    how = f": make one with {MAKE_A_SECRET}" if default == DEV_SECRET else ""
+    if value == DEV_SECRET:
+        return [f"{variable} is not set, and its development value is in the source code for anyone to read{how}"]
+    if value is not None and not value.strip():
+        return [f"{variable} is empty, and an empty secret protects nothing{how}"]
+    return []
+
+
+def amqp_url_problems(url: str) -> list[str]:
+    """RabbitMQ's `guest` user has a password everyone knows; a URL without a user logs in as it."""
+    user = unquote(urlsplit(url).username or "")
+    if user in ("", "guest"):
+        said = "has no user, so it logs in as guest" if not user else "logs in as guest"
+        return [f"AMQP_URL {said}, RabbitMQ's default user whose password everyone knows: give the "
+                "services a user and password of their own, amqp://USER:PASSWORD@HOST:5672/"]
+    return []
+
+
+def public_base_url_problems(url: str) -> list[str]:
+    """The links in emails (reset links carry a token) start with PUBLIC_BASE_URL: they must be
+    encrypted, and reach the service from a candidate's own computer."""
+    parts = urlsplit(url)
+    problems = []
+    if parts.scheme != "https":
+        problems.append(f"PUBLIC_BASE_URL {url!r} does not start with https://: the links in emails, password "
+                        "reset links among them, would travel unencrypted")
+    if not parts.hostname:
+        problems.append(f"PUBLIC_BASE_URL {url!r} has no host name: give the address candidates open, "
+                        "e.g. https://results.example.org")
+    elif is_this_machine(parts.hostname):
+        problems.append(f"PUBLIC_BASE_URL {url!r} points at this machine ({parts.hostname}): the links in emails "
+                        "would lead each candidate to their own computer; give the address candidates open, "
+                        "e.g. https://results.example.org")
+    return problems
+
+
+def is_this_machine(host: str) -> bool:
+    """Loopback: localhost and its subdomains (RFC 6761), 127.0.0.0/8 and ::1."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -60,7 +60,10 @@ operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
 
 
 def operator_token_matches(credentials: HTTPAuthorizationCredentials | None, expected: str) -> bool:
-    """Compared in constant time, so the answer's timing does not give the token away."""
+    """Compared in constant time, so the answer's timing does not give the token away. An empty
+    configured token matches nothing, in any environment: it would match a request without one."""
+    if not expected.strip():
+        return False
     given = credentials.credentials.encode() if credentials is not None else b""
     return hmac.compare_digest(given, expected.encode())
 

@@ -1,4 +1,4 @@
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from crs_shared.config import ServiceSettings
 
@@ -27,8 +27,11 @@ class Settings(ServiceSettings):
     reminder_limit: int = Field(3, ge=1)  # reset emails per candidate per window
     reminder_window_minutes: int = Field(60, ge=1)
 
-    @model_validator(mode="after")
-    def _signing_key_in_prod(self):
-        if self.environment == "prod" and not (self.jwt_signing_key or self.jwt_signing_key_file):
-            raise ValueError("jwt_signing_key or jwt_signing_key_file must be set in production")
-        return self
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if not (self.jwt_signing_key or "").strip() and not (self.jwt_signing_key_file or "").strip():
+            problems.append(
+                "auth has no signing key (JWT_SIGNING_KEY_FILE, a PEM file, or JWT_SIGNING_KEY, PEM text), so it would "
+                "sign access tokens with a development key it makes itself: give it an Ed25519 private key, made "
+                "with openssl genpkey -algorithm ed25519 -out signing-key.pem")
+        return problems

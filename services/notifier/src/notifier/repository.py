@@ -20,7 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from crs_shared.mongo import Session, in_chunks
-from notifier.domain.notifications import Status
+from notifier.domain.notifications import Kind, Status
 
 CONTACTS = "contacts"
 NOTIFICATIONS = "notifications"
@@ -68,12 +68,15 @@ class NotifierRepository:
 
     async def upgrade(self) -> None:
         """Brings a database made by an older notifier in line, once: its finished rows get their
-        marks, then the retired indexes go. Run again after a crash in between, it does it again."""
+        marks, its failed rows lose their reset links, then the retired indexes go. Run again after
+        a crash in between, it does it again."""
         retired = [name for name in await self._notifications.index_information() if name in RETIRED_INDEXES]
         if STATUS_INDEX in retired:
             for status, mark in ((Status.FAILED, GAVE_UP), (Status.SENT, FINISHED)):
                 await self._notifications.update_many({"status": status, "lease_until": {"$ne": mark}},
                                                       {"$set": {"lease_until": mark}})
+        holding = {"$or": [{path: {"$exists": True}} for path in FAILED_DROPS]}
+        await self._notifications.update_many(FAILED_ROWS | holding, {"$unset": dict.fromkeys(FAILED_DROPS, "")})
         for name in retired:
             with contextlib.suppress(OperationFailure):  # another replica dropped it first
                 await self._notifications.drop_index(name)
@@ -150,7 +153,7 @@ class NotifierRepository:
         await self._record([_outcome(email, _sent(now), drop=SENT_DROPS) for email in emails])
 
     async def record_failed(self, email: dict, now: datetime, reason: str) -> None:
-        await self._record([_outcome(email, _failed(now, reason))])
+        await self._record([_outcome(email, _failed(now, reason), drop=FAILED_DROPS)])
 
     async def record_retry(self, email: dict, at: datetime, error: str) -> None:
         await self._record([_outcome(email, _retry(at, error))])
@@ -200,12 +203,14 @@ class NotifierRepository:
     async def mark_failed(self, notification_id: str, owner: str, now: datetime, reason: str) -> None:
         await self._notifications.update_one(
             {"_id": notification_id, "lease_owner": owner},
-            {"$set": _failed(now, reason), "$inc": {"attempts": 1}},
+            {"$set": _failed(now, reason), "$unset": dict.fromkeys(FAILED_DROPS, ""), "$inc": {"attempts": 1}},
         )
 
     async def requeue_failed(self, now: datetime) -> int:
+        """Every failed row but the password resets, whose links are gone: the candidate asks again."""
         result = await self._notifications.update_many(
-            FAILED_ROWS, {"$set": {"status": Status.QUEUED, "lease_until": now, "attempts": 0}}
+            {**FAILED_ROWS, "kind": {"$ne": Kind.PASSWORD_RESET}},
+            {"$set": {"status": Status.QUEUED, "lease_until": now, "attempts": 0}},
         )
         return result.modified_count
 
@@ -231,9 +236,10 @@ class NotifierRepository:
 
 
 # What each outcome of a try changes in a row, whether it updates a queued row or makes a
-# mailing's email its row. A sent row loses its context: it may hold a reset link, which must
-# not rest here.
+# mailing's email its row. A reset link must not rest here: a sent row loses its context, and a
+# failed one its link (the rest stays, for an operator to queue it again).
 SENT_DROPS = ("context",)
+FAILED_DROPS = ("context.reset_url",)
 
 
 def _sent(now: datetime) -> dict:
@@ -249,6 +255,10 @@ def _retry(at: datetime, error: str) -> dict:
 
 
 def _outcome(email: dict, changes: dict, *, drop: tuple[str, ...] = ()) -> dict:
-    """The row of a mailing's email after one try: its queued row, less `drop`, with `changes`."""
+    """The row of a mailing's email after one try: its queued row, less `drop` (fields, or
+    `field.key` for a key of one), with `changes`."""
     row = {k: v for k, v in email.items() if k not in ("mailing", *drop)}
+    for field, _, key in (path.partition(".") for path in drop if "." in path):
+        if field in row:
+            row[field] = {k: v for k, v in row[field].items() if k != key}
     return row | changes | {"attempts": email.get("attempts", 0) + 1, "lease_owner": None}

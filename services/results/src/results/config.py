@@ -13,6 +13,8 @@ class Settings(ServiceSettings):
     # refills at `verify_per_minute`. In-process, so each replica counts on its own.
     verify_per_minute: float = Field(20.0, gt=0)
     verify_burst: int = Field(10, ge=1)
+    # Client addresses it keeps a bucket for, those seen most recently (about 250 bytes each).
+    verify_max_clients: int = Field(100_000, ge=1)
     # GET /api/results/me reads a candidate's results from a per-process cache: kept this many
     # seconds, for at most this many candidates. The release time still holds to the request (the
     # rule is applied to the cached list at each request); a result stored or corrected by another

@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
     app.state.runtime = runtime
     app.state.operator_token = settings.operator_token
     app.state.verify_limiter = RateLimiter(
-        runtime.clock, per_minute=settings.verify_per_minute, burst=settings.verify_burst
+        runtime.clock, per_minute=settings.verify_per_minute, burst=settings.verify_burst,
+        max_clients=settings.verify_max_clients,
     )
     install_edge(app, SERVICE, runtime.readiness)
     app.include_router(api.router)

@@ -1,3 +1,4 @@
+from collections import OrderedDict
 from datetime import timedelta
 
 from crs_shared.clock import ManualClock
@@ -30,12 +31,48 @@ def test_the_bucket_never_holds_more_than_the_burst():
     assert [limiter.retry_after("a") for _ in range(3)] == [0, 0, 1]
 
 
-def test_memory_stays_bounded_with_many_clients():
+class CountingBuckets(OrderedDict):
+    """The limiter's buckets, counting every entry a call walks through."""
+
+    walked = 0
+
+    def __iter__(self):
+        for client in super().__iter__():
+            self.walked += 1
+            yield client
+
+    def items(self):
+        return [(client, self[client]) for client in self]
+
+    def values(self):
+        return [self[client] for client in self]
+
+
+def address(index: int) -> str:
+    return f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
+
+
+def test_200_000_clients_keep_memory_at_the_cap_and_each_request_walks_no_other_client():
     clock = ManualClock()
-    limiter = RateLimiter(clock, per_minute=60, burst=1, max_clients=100)
-    for index in range(1000):
-        limiter.retry_after(f"client-{index}")
-    assert len(limiter._buckets) <= 100
-    # A busy client is not forgotten while it is still limited.
-    clock.advance(timedelta(seconds=0.5))
-    assert limiter.retry_after("client-999") == 1
+    limiter = RateLimiter(clock, per_minute=60, burst=2, max_clients=1_000)
+    limiter._buckets = buckets = CountingBuckets()
+    assert [limiter.retry_after("recent") for _ in range(3)] == [0, 0, 1]
+    largest = 0
+    for index in range(200_000):
+        assert limiter.retry_after(address(index)) == 0
+        largest = max(largest, len(limiter))
+        assert buckets.walked == 0, f"request {index} walked {buckets.walked} clients"
+        if index % 500 == 0:
+            assert limiter.retry_after("recent") == 1  # seen again and again: still limited, never forgotten
+    assert largest == len(limiter) == 1_000
+    # The clients seen least recently were forgotten and start again with a full bucket.
+    assert [limiter.retry_after(address(0)) for _ in range(3)] == [0, 0, 1]
+    clock.advance(timedelta(seconds=1))
+    assert limiter.retry_after("recent") == 0
+
+
+def test_the_client_forgotten_is_the_one_seen_least_recently():
+    limiter = RateLimiter(ManualClock(), per_minute=1, burst=1, max_clients=2)
+    assert [limiter.retry_after(client) for client in ("a", "b", "a", "c")] == [0, 0, 60, 0]  # "b" goes
+    assert (limiter.retry_after("a"), limiter.retry_after("b")) == (60, 0)  # "c" goes
+    assert len(limiter) == 2

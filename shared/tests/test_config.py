@@ -1,0 +1,79 @@
+"""Production mode refuses settings fit only for a developer machine, and says which and why."""
+
+import pytest
+from pydantic import Field, ValidationError
+
+from crs_shared.config import DEV_SECRET, ServiceSettings, settings_from_environment
+
+FIT = {"environment": "prod", "amqp_url": "amqp://crs:amqp-password-1@rabbitmq:5672/",
+       "public_base_url": "https://results.example.org", "api_key": "a-long-random-value"}
+
+
+class WithASecret(ServiceSettings):
+    api_key: str = Field(DEV_SECRET, repr=False)
+
+
+def refusal(**settings) -> str:
+    with pytest.raises(ValidationError) as refused:
+        WithASecret(**(FIT | settings))
+    return str(refused.value)
+
+
+def test_production_takes_settings_fit_for_it_and_dev_takes_its_defaults():
+    assert WithASecret(**FIT).environment == "prod"
+    assert WithASecret(environment="dev").api_key == DEV_SECRET
+    assert WithASecret(**(FIT | {"environment": "dev", "api_key": "", "amqp_url": "amqp://127.0.0.1/",
+                                 "public_base_url": "http://127.0.0.1:8080"})).api_key == ""
+
+
+@pytest.mark.parametrize(("value", "why"), [(DEV_SECRET, "is not set"), ("", "is empty"), ("  ", "is empty")])
+def test_production_refuses_a_secret_left_at_its_development_value_or_empty(value, why):
+    assert f"API_KEY {why}" in refusal(api_key=value)
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("amqp://guest:guest@rabbitmq:5672/", "logs in as guest"),
+    ("amqps://%67uest:a-password@rabbitmq/", "logs in as guest"),
+    ("amqp://rabbitmq:5672/", "has no user, so it logs in as guest"),
+    ("amqp://:a-password@rabbitmq:5672/", "has no user, so it logs in as guest"),
+])
+def test_production_refuses_rabbitmqs_guest_user(url, why):
+    assert f"AMQP_URL {why}" in refusal(amqp_url=url)
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://results.example.org", "does not start with https://"),
+    ("https://localhost:8443", "points at this machine (localhost)"),
+    ("https://portal.localhost/", "points at this machine (portal.localhost)"),
+    ("https://127.0.0.1:8080", "points at this machine (127.0.0.1)"),
+    ("https://127.3.2.1", "points at this machine (127.3.2.1)"),
+    ("https://[::1]:8080", "points at this machine (::1)"),
+    ("https:///reset", "has no host name"),
+])
+def test_production_refuses_links_that_are_not_https_or_lead_to_this_machine(url, why):
+    assert f"PUBLIC_BASE_URL {url!r} {why}" in refusal(public_base_url=url)
+
+
+def test_every_refused_setting_is_listed_at_once_and_no_value_of_a_secret_is_shown():
+    message = refusal(api_key="", amqp_url="amqp://guest:amqp-password-2@rabbitmq/", public_base_url="http://localhost")
+    assert [line.split(" ")[1] for line in message.splitlines() if line.startswith("- ")] == [
+        "API_KEY", "AMQP_URL", "PUBLIC_BASE_URL", "PUBLIC_BASE_URL"]
+    assert "amqp-password" not in message and "input_value" not in message
+
+
+def exit_message(monkeypatch, **settings) -> list[str]:
+    for name, value in settings.items():
+        monkeypatch.setenv(name.upper(), value)
+    with pytest.raises(SystemExit) as exited:
+        settings_from_environment(WithASecret)
+    return str(exited.value.code).splitlines()
+
+
+def test_a_process_started_with_refused_settings_ends_with_the_reasons_and_no_traceback(monkeypatch):
+    assert exit_message(monkeypatch, **(FIT | {"api_key": DEV_SECRET})) == [
+        f"{WithASecret.__module__.split('.')[0]} will not start:",
+        "with ENVIRONMENT=prod these settings are refused:",
+        "- API_KEY is not set, and its development value is in the source code for anyone to read: "
+        "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"]
+    assert exit_message(monkeypatch, argon2_time_cost="1")[1:] == [
+        "ARGON2_TIME_COST: Input should be greater than or equal to 2"]
