@@ -11,6 +11,9 @@ from tests.support.broker import envelope_for, publish
 from tests.support.waiting import wait_until
 
 
+PASSWORD = "abcdef12"
+
+
 def new_candidate_id() -> str:
     return "T" + "".join(random.choices(string.digits, k=8))
 
@@ -23,6 +26,12 @@ def entry(candidate_id: str, secret: str = "4821", **overrides) -> Entry:
 
 def entries_part(entries: list[Entry], batch_id: str = "batch-1", part: int = 1, parts: int = 1) -> EntriesPublished:
     return EntriesPublished(board="Test Board", batch_id=batch_id, part=part, parts=parts, entries=entries)
+
+
+def body(candidate_id: str, **overrides) -> dict:
+    """A registration request that passes every field rule, for the entry `entry(candidate_id)`."""
+    return {"candidate_id": candidate_id, "secret_number": "4821", "email": "amy@example.com", "password": PASSWORD,
+            "password_confirm": PASSWORD, "accept_terms": True, "language": "en", "marketing_opt_in": False} | overrides
 
 
 @pytest.fixture

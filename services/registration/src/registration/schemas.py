@@ -5,6 +5,7 @@ import re
 from datetime import datetime
 from typing import Literal
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -47,6 +48,21 @@ class RegistrationRequest(BaseModel):
                 "secret_number_format", "The Secret Number must be exactly 4 digits, as on your Confirmation of Entry."
             )
         return value
+
+    @field_validator("email")
+    @classmethod
+    def _deliverable_email(cls, value: str) -> str:
+        """In the ASCII form every mail server takes: an internationalised domain in IDNA
+        (`xn--`), and no local part that only SMTPUTF8 servers could deliver to."""
+        try:
+            return validate_email(value, check_deliverability=False, allow_smtputf8=False).ascii_email
+        except EmailNotValidError:  # EmailStr has checked the rest: only SMTPUTF8 is left to refuse
+            raise PydanticCustomError(
+                "email_local_part_not_ascii",
+                "The part of the email address before the @ can only use English letters, digits and signs "
+                "such as . _ - +, because most mail servers cannot deliver to it otherwise. Please use "
+                "another address.",
+            ) from None
 
     @field_validator("password")
     @classmethod
