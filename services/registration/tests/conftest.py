@@ -3,11 +3,13 @@ import string
 
 import pytest
 
+from crs_shared.clock import ManualClock
 from crs_shared.messaging.contracts import EntriesPublished, Entry
 from registration.config import Settings
 from registration.main import create_app
 from tests.support.apps import fast_settings, serving
 from tests.support.broker import envelope_for, publish
+from tests.support.direct_services import OPERATOR_TOKEN
 from tests.support.waiting import wait_until
 
 
@@ -35,13 +37,19 @@ def body(candidate_id: str, **overrides) -> dict:
 
 
 @pytest.fixture
-def settings(mongo_url, amqp_url) -> Settings:
-    return fast_settings(Settings, mongo_url, amqp_url, "registration", argon2_memory_kib=19 * 1024)
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-async def client(settings):
-    app = create_app(settings)
+def settings(mongo_url, amqp_url) -> Settings:
+    return fast_settings(Settings, mongo_url, amqp_url, "registration", argon2_memory_kib=19 * 1024,
+                         operator_token=OPERATOR_TOKEN)
+
+
+@pytest.fixture
+async def client(settings, clock):
+    app = create_app(settings, clock)
     async with serving(app) as http:
         http.app = app
         yield http

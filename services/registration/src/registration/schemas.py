@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from pydantic_core import PydanticCustomError
 
 from crs_shared import new_password
+from crs_shared.http import DomainErrorBody
 
 CANDIDATE_ID = re.compile(r"^[A-Za-z0-9]{3,9}$")
 SECRET_NUMBER = re.compile(r"^[0-9]{4}$")
@@ -86,3 +87,9 @@ class RegistrationAnswer(BaseModel):
     candidate_id: str
     email: str
     registered_at: datetime
+
+
+class HeldBody(DomainErrorBody):
+    """429 too_many_attempts: the ID is held after too many wrong Secret Numbers."""
+
+    retry_after_seconds: int
