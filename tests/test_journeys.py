@@ -9,7 +9,7 @@ import pytest
 
 from crs_shared.messaging.contracts import EntriesPublished, Entry
 from tests.support.broker import envelope_for, publish
-from tests.support.stack import ServiceProcess, service_env
+from tests.support.stack import ServiceProcess, service_env, wait_for_entries
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -37,15 +37,12 @@ async def register(amqp_url: str, registration: ServiceProcess, candidate_id: st
                   exam="B2_FIRST", session="2026-06", centre="GB001")
     part = EntriesPublished(board="Cambridge", batch_id=f"e2e-{candidate_id}", part=1, parts=1, entries=[entry])
     await publish(amqp_url, (envelope_for(part), part.ROUTING_KEY))
+    await wait_for_entries(registration, [candidate_id])
 
     async with httpx.AsyncClient(base_url=registration.url) as http:
         body = {"candidate_id": candidate_id.lower(), "secret_number": "4821", "email": email,
                 "password": PASSWORD, "password_confirm": PASSWORD, "accept_terms": True}
-
-        async def accepted():
-            response = await http.post("/api/registration/candidates", json=body, headers={"X-Request-ID": request_id})
-            return response if response.status_code != 400 else None  # entries may still be on their way
-        return await wait_until(accepted, what="registration to accept the published entry")
+        return await http.post("/api/registration/candidates", json=body, headers={"X-Request-ID": request_id})
 
 
 async def emails_to(smtp, address: str, count: int) -> list:

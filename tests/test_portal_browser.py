@@ -18,6 +18,7 @@ from crs_shared.messaging.contracts import EntriesPublished, Entry, ResultRecord
 from tests.support.broker import envelope_for, publish
 from tests.support.browser import chromium_missing, launch, screenshot
 from tests.support.infrastructure import SmtpCapture
+from tests.support.stack import wait_for_entries
 from tests.support.system import RunningSystem, link_in, plain_text
 from tests.support.waiting import wait_until_sync
 
@@ -27,7 +28,6 @@ PASSWORD = "bluesky42river"
 NEW_PASSWORD = "greenfield77lake"
 CANDIDATES = {
     # candidate_id: (secret_number, given_name, family_name, email)
-    "PROBE1": ("1111", "Probe", "Only", "probe@example.com"),
     "EN0001": ("4821", "Amy", "Chen", "amy.portal@example.com"),
     "LOCK01": ("5555", "Ben", "Locke", "ben.portal@example.com"),
     "RESET1": ("6060", "Cleo", "Reyes", "cleo.portal@example.com"),
@@ -70,10 +70,7 @@ def system(mongo_url, amqp_vhost, mail, tmp_path_factory):
                    for cid, (secret, given, family, _email) in CANDIDATES.items()]
         part = EntriesPublished(board="Cambridge English", batch_id="portal-entries", part=1, parts=1, entries=entries)
         as_exam_board(amqp_vhost, part)
-        # The board's entries arrive asynchronously: registering the probe candidate tells when.
-        secret, _, _, email = CANDIDATES["PROBE1"]
-        wait_until_sync(lambda: register_by_api(running, "PROBE1", secret, email).status_code == 201, timeout=30,
-                        what="registration to store the published entries")
+        aside(wait_for_entries(running.services["registration"], CANDIDATES))
         yield running
     finally:
         running.stop()
@@ -104,10 +101,14 @@ def page(browser, system):
 
 # -- helpers --------------------------------------------------------------------------------------
 
-def as_exam_board(amqp_url: str, part) -> None:
-    """Publishes on the broker from a thread of its own: Playwright's sync API owns this thread's loop."""
+def aside(coroutine) -> None:
+    """Runs a coroutine in a thread of its own: Playwright's sync API owns this thread's loop."""
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, publish(amqp_url, (envelope_for(part), part.ROUTING_KEY))).result()
+        pool.submit(asyncio.run, coroutine).result()
+
+
+def as_exam_board(amqp_url: str, part) -> None:
+    aside(publish(amqp_url, (envelope_for(part), part.ROUTING_KEY)))
 
 
 def register_by_api(system: RunningSystem, candidate_id: str, secret: str, email: str,
@@ -340,6 +341,33 @@ def test_log_in_goes_on_to_the_page_in_next_on_the_portal(page, system, next_can
     expect(page).to_have_url(f"{system.url}/login?next=/results")
     assert log_in(page, next_candidate, PASSWORD) == 200
     expect(page).to_have_url(f"{system.url}/results")
+
+
+def test_a_held_id_number_is_explained_beside_it_in_both_languages(page, system):
+    # Five wrong Secret Numbers, straight at the service (the gateway's per-address limit is not
+    # what this is about), hold the ID Number for an hour.
+    for wrong in ("0001", "0002", "0003", "0004", "0005"):
+        assert register_by_api(system, "HELD01", wrong, "held.portal@example.com").status_code == 400
+    open_page(page, f"{system.url}/register")
+    page.get_by_label("ID Number").fill("HELD01")
+    page.get_by_label("Secret Number").fill("0006")
+    page.get_by_label("Email address").fill("held.portal@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    page.get_by_label("I have read and accept the terms and conditions").check()
+    with page.expect_response(lambda response: response.url.endswith("/api/registration/candidates")) as answer:
+        page.get_by_role("button", name="Register").click()
+
+    assert answer.value.status == 429
+    error = page.locator("#candidate_id-error")
+    expect(error).to_have_text(
+        "Too many wrong Secret Numbers have been entered for this ID Number, so its registration is paused. "
+        "Please check the ID Number and Secret Number on your Confirmation of Entry and try again in 60 minutes.")
+    expect(page.locator("#error-summary")).not_to_contain_text("too_many_attempts")
+    screenshot(page, "register-held-en")
+    switch_language(page, "繁體中文")
+    expect(error).to_have_text("此考生編號輸入錯誤秘密號碼的次數過多，註冊已暫停。請對照您的准考證明確認考生編號與秘密號碼，"
+                               "並於 60 分鐘後再試。")
 
 
 def test_password_reset_through_the_link_in_the_email(page, system, mail):

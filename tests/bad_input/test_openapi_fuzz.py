@@ -28,7 +28,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, negative_data_rejection, ignored_auth]
 FUZZ_SETTINGS = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(HealthCheck))
-OPERATOR_PATHS = ("/api/results/batches/", "/api/notifier/")
+OPERATOR_PATHS = ("/api/results/batches/", "/api/notifier/", "/api/registration/holds/")
 CANDIDATE_PATHS = ("/api/results/",)
 
 

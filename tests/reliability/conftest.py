@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 from tests.reliability.ledger import Ledger
 from tests.reliability.traffic import Board, Candidates, Stack, Workload
 from tests.support.infrastructure import SmtpCapture
+from tests.support.stack import wait_for_entries
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,10 +28,16 @@ class System:
     ledger: Ledger
     mongo_url: str
 
+    async def publish_entries(self) -> None:
+        """Every candidate's entry, published and stored by registration, so that each candidate
+        registers at the first try."""
+        await self.board.publish_entries()
+        await wait_for_entries(self.stack["registration"], [c.candidate_id for c in self.workload.candidates])
+
     async def register_early(self) -> None:
         """Entries, then the early candidates registered and known to the notifier, so each is owed
         exactly one results email when the batch comes."""
-        await self.board.publish_entries()
+        await self.publish_entries()
         await self.candidates.register_all(self.workload.early)
         await self.wait_for_contacts()
 

@@ -18,7 +18,7 @@ async def test_an_event_committed_before_a_crash_is_delivered_after_the_restart(
     system = make_system(mongo_url, amqp_url, smtp,
                          faults={"registration": {KILL_BEFORE_PUBLISH: CandidateRegistered.EVENT_TYPE}})
     registration = system.stack["registration"]
-    await system.board.publish_entries()
+    await system.publish_entries()
     # One candidate registers alone, so the kill leaves no other transaction open; she keeps trying
     # while registration is down.
     victim, *others = system.workload.early

@@ -9,7 +9,7 @@ import httpx
 
 from crs_shared.messaging.contracts import EntriesPublished, Entry, ResultRecord, ResultsPublished
 from tests.support.broker import envelope_for, publish
-from tests.support.stack import ServiceSet
+from tests.support.stack import ServiceSet, wait_for_entries
 from tests.support.waiting import wait_until
 
 OPERATOR_TOKEN = "operator-token-for-tests"
@@ -51,12 +51,10 @@ async def register(amqp_url: str, services: DirectServices, candidate: Candidate
     """Publishes the candidate's entry, registers once registration has it, and waits until auth
     lets the candidate log in."""
     await publish_entries(amqp_url, candidate)
+    await wait_for_entries(services["registration"], [candidate.candidate_id])
     async with httpx.AsyncClient(timeout=30) as http:
-        async def accepted():
-            response = await http.post(f"{services.url('registration')}/api/registration/candidates",
-                                       json=candidate.registration())
-            return response if response.status_code != 400 else None  # the entry may still be on its way
-        response = await wait_until(accepted, what=f"registration of {candidate.candidate_id}")
+        response = await http.post(f"{services.url('registration')}/api/registration/candidates",
+                                   json=candidate.registration())
         assert response.status_code == 201, response.text
         await wait_until(lambda: access_token(services, candidate), what=f"auth to know {candidate.candidate_id}")
 

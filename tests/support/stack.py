@@ -2,11 +2,16 @@
 
 import subprocess
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from pymongo import AsyncMongoClient
+
 from crs_tools.local_stack import SERVICES as LOCAL_PORTS
 from crs_tools.local_stack import Child, free_port, service_wiring, start_service
+from registration.repository import ENTRIES
+from tests.support.waiting import wait_until
 
 
 class ServiceProcess:
@@ -42,6 +47,23 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+async def wait_for_entries(registration: ServiceProcess, candidate_ids: Iterable[str], timeout: float = 60) -> None:
+    """Waits until the registration process has stored these candidates' entries, by reading its
+    database. Trying to register until it answers would be guessing: an ID without an entry yet
+    answers 400 id_secret_mismatch, and five of those hold the ID for an hour."""
+    wanted = {candidate_id.upper() for candidate_id in candidate_ids}
+    client = AsyncMongoClient(registration.env["MONGODB_URL"], serverSelectionTimeoutMS=5000)
+    entries = client[registration.env["DATABASE_NAME"]][ENTRIES]
+
+    async def stored() -> bool:
+        return await entries.count_documents({"_id": {"$in": sorted(wanted)}}) == len(wanted)
+
+    try:
+        await wait_until(stored, timeout=timeout, what=f"registration to store {len(wanted)} entries")
+    finally:
+        await client.close()
 
 
 def service_env(mongo_url: str, amqp_url: str, smtp_port: int, service: str) -> dict[str, str]:

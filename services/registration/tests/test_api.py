@@ -3,16 +3,10 @@
 import json
 
 from crs_shared.messaging.contracts import CandidateRegistered
-from services.registration.tests.conftest import entry, new_candidate_id, publish_entries
+from registration.repository import CANDIDATES
+from services.registration.tests.conftest import body, entry, new_candidate_id, publish_entries
 from tests.support.broker import EventTap
 from tests.support.waiting import wait_until
-
-PASSWORD = "abcdef12"
-
-
-def body(candidate_id: str, **overrides) -> dict:
-    return {"candidate_id": candidate_id, "secret_number": "4821", "email": "amy@example.com", "password": PASSWORD,
-            "password_confirm": PASSWORD, "accept_terms": True, "language": "en", "marketing_opt_in": False} | overrides
 
 
 async def test_registration_stores_the_candidate_and_publishes_candidate_registered(client, amqp_url):
@@ -37,6 +31,28 @@ async def test_registration_stores_the_candidate_and_publishes_candidate_registe
     payload = CandidateRegistered.model_validate(envelope["payload"])
     assert payload.candidate_id == candidate_id and payload.given_name == "Amy" and payload.family_name == "Chen"
     assert payload.password_hash.startswith("$argon2id$")
+
+
+async def test_an_email_address_with_a_non_ascii_local_part_is_refused_by_rule(client):
+    response = await client.post("/api/registration/candidates", json=body("123456", email="josé@example.com"))
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"][-1] == "email" and error["type"] == "email_local_part_not_ascii"
+    assert "before the @" in error["msg"]
+
+
+async def test_an_internationalised_domain_is_stored_answered_and_published_in_its_ascii_form(client, amqp_url):
+    candidate_id = new_candidate_id()
+    await publish_entries(amqp_url, client, [entry(candidate_id)])
+    async with EventTap(amqp_url, "candidate.registered") as tap:
+        response = await client.post("/api/registration/candidates", json=body(candidate_id, email="gus@exämple.com"))
+        assert response.status_code == 201, response.text
+        assert response.json()["email"] == "gus@xn--exmple-cua.com"
+        await wait_until(lambda: _async(len(tap.messages) >= 1), what="CandidateRegistered")
+    payload = CandidateRegistered.model_validate(json.loads(tap.messages[0].body)["payload"])
+    assert payload.email == "gus@xn--exmple-cua.com"
+    stored = await client.app.state.runtime.db[CANDIDATES].find_one({"_id": candidate_id})
+    assert stored["email"] == "gus@xn--exmple-cua.com"
 
 
 async def test_an_id_registers_only_once(client, amqp_url):

@@ -2,12 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
 
-from crs_shared.http import DomainError, DomainErrorBody
+from crs_shared.http import DomainError, DomainErrorBody, operator_bearer, operator_token_matches
 from registration import handlers
-from registration.domain.errors import AlreadyRegistered, IdSecretMismatch, RegistrationRefused
-from registration.schemas import RegistrationAnswer, RegistrationRequest
+from registration.domain.errors import AlreadyRegistered, IdSecretMismatch, RegistrationRefused, TooManyAttempts
+from registration.domain.guess_limit import held_message
+from registration.schemas import CANDIDATE_ID, HeldBody, RegistrationAnswer, RegistrationRequest
 
 ID_SECRET_MISMATCH = (
     "The ID Number and Secret Number do not match our records. Please check them against your "
@@ -28,11 +30,29 @@ async def dependencies(request: Request) -> handlers.Dependencies:
     return request.app.state.dependencies
 
 
+async def operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
+) -> None:
+    if not operator_token_matches(credentials, request.app.state.operator_token):
+        raise DomainError(401, "invalid_operator_token", "A valid operator token is required.",
+                          headers={"WWW-Authenticate": "Bearer"})
+
+
+def refused(refusal: RegistrationRefused) -> DomainError:
+    if isinstance(refusal, TooManyAttempts):
+        seconds = refusal.retry_after_seconds
+        return DomainError(429, "too_many_attempts", held_message(seconds), headers={"Retry-After": str(seconds)},
+                           retry_after_seconds=seconds)
+    status_code, code, message = REFUSALS[type(refusal)]
+    return DomainError(status_code, code, message)
+
+
 @router.post(
     "/candidates",
     status_code=status.HTTP_201_CREATED,
     response_model=RegistrationAnswer,
-    responses={400: {"model": DomainErrorBody}, 409: {"model": DomainErrorBody}, 503: {"model": DomainErrorBody}},
+    responses={400: {"model": DomainErrorBody}, 409: {"model": DomainErrorBody}, 429: {"model": HeldBody},
+               503: {"model": DomainErrorBody}},
 )
 async def register(
     body: RegistrationRequest, deps: Annotated[handlers.Dependencies, Depends(dependencies)]
@@ -40,8 +60,22 @@ async def register(
     try:
         registered = await handlers.register_candidate(deps, body)
     except RegistrationRefused as refusal:
-        status_code, code, message = REFUSALS[type(refusal)]
-        raise DomainError(status_code, code, message) from None
+        raise refused(refusal) from None
     return RegistrationAnswer(
         candidate_id=registered.candidate_id, email=registered.email, registered_at=registered.registered_at
     )
+
+
+@router.delete(
+    "/holds/{candidate_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: {"model": DomainErrorBody}},
+    dependencies=[Depends(operator)],
+)
+async def lift_hold(
+    candidate_id: Annotated[str, Path(pattern=CANDIDATE_ID.pattern, description="The ID Number, in any case.")],
+    deps: Annotated[handlers.Dependencies, Depends(dependencies)],
+) -> Response:
+    # 204 whether or not the ID was held, or exists: the answer reveals neither.
+    await handlers.lift_hold(deps, candidate_id.upper())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

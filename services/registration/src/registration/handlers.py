@@ -16,8 +16,10 @@ from crs_shared.messaging.inbox import handle_once
 from crs_shared.messaging.outbox import add_to_outbox
 from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.passwords import Passwords
-from registration.domain.errors import AlreadyRegistered, IdSecretMismatch
+from registration.domain.errors import AlreadyRegistered, IdSecretMismatch, TooManyAttempts
+from registration.domain.guess_limit import GuessLimit
 from registration.domain.secret_number import secret_digest, secret_matches
+from registration.metrics import GUESS_REFUSALS
 from registration.repository import RegistrationRepository
 from registration.schemas import RegistrationRequest
 
@@ -34,6 +36,7 @@ class Dependencies:
     passwords: Passwords
     clock: Clock
     secret_number_key: str
+    guess_limit: GuessLimit
     after_commit: Callable[[], None] = lambda: None
 
 
@@ -72,11 +75,38 @@ class Registered:
     registered_at: datetime
 
 
+async def check_secret_number(deps: Dependencies, candidate_id: str, secret_number: str) -> dict:
+    """The entry whose Secret Number this is, within the guess limit. TooManyAttempts, unchecked,
+    when the ID is held or checks in hand fill its tries; IdSecretMismatch when it is wrong (an
+    unknown ID is counted the same)."""
+    now = deps.clock.now()
+    check_id = await deps.repository.reserve_check(candidate_id, now, deps.guess_limit)
+    if check_id is None:
+        raise await _too_many_attempts(deps, candidate_id, now)
+    entry = await deps.repository.find_entry(candidate_id)
+    if secret_matches(deps.secret_number_key, candidate_id, secret_number, entry["secret_digest"] if entry else None):
+        await deps.repository.release_check(candidate_id, check_id)
+        return entry
+    await deps.repository.record_wrong(candidate_id, check_id, now, deps.guess_limit)
+    raise IdSecretMismatch()
+
+
+async def _too_many_attempts(deps: Dependencies, candidate_id: str, now: datetime) -> TooManyAttempts:
+    held_until = await deps.repository.held_until(candidate_id)
+    held = deps.guess_limit.is_held(held_until, now)
+    GUESS_REFUSALS.labels("held" if held else "checks_in_flight").inc()
+    log.info("registration refused: too many wrong secret numbers", candidate_id=candidate_id, held=held)
+    return TooManyAttempts(deps.guess_limit.retry_after_seconds(held_until, now))
+
+
+async def lift_hold(deps: Dependencies, candidate_id: str) -> None:
+    """An operator's: the ID's next guess starts a fresh count. Nothing to lift is no error."""
+    await deps.repository.lift_hold(candidate_id)
+    log.info("guess hold lifted by an operator", candidate_id=candidate_id)
+
+
 async def register_candidate(deps: Dependencies, request: RegistrationRequest) -> Registered:
-    entry = await deps.repository.find_entry(request.candidate_id)
-    if not secret_matches(deps.secret_number_key, request.candidate_id, request.secret_number,
-                          entry["secret_digest"] if entry else None):
-        raise IdSecretMismatch()
+    entry = await check_secret_number(deps, request.candidate_id, request.secret_number)
     if await deps.repository.is_registered(request.candidate_id):
         raise AlreadyRegistered()
 

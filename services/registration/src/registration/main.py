@@ -1,6 +1,7 @@
 """create_app(settings): the lifespan opens MongoDB and the broker, starts the consumers and the outbox relay."""
 
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -11,6 +12,7 @@ from crs_shared.passwords import Passwords
 from crs_shared.runtime import ServiceRuntime
 from registration import api, consumers
 from registration.config import Settings
+from registration.domain.guess_limit import GuessLimit
 from registration.handlers import SERVICE, Dependencies
 from registration.repository import INDEXES, RegistrationRepository
 
@@ -27,7 +29,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.dependencies = Dependencies(
             mongo=runtime.mongo, repository=RegistrationRepository(runtime.db), outbox=runtime.outbox,
             inbox=runtime.inbox, passwords=passwords, clock=runtime.clock,
-            secret_number_key=settings.secret_number_key, after_commit=runtime.wake_relay,
+            secret_number_key=settings.secret_number_key, guess_limit=guess_limit(settings),
+            after_commit=runtime.wake_relay,
         )
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))
         try:
@@ -38,6 +41,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app = FastAPI(title="Registration service", version="1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.operator_token = settings.operator_token
     install_edge(app, SERVICE, runtime.readiness)
     app.include_router(api.router)
     return app
+
+
+def guess_limit(settings: Settings) -> GuessLimit:
+    return GuessLimit(threshold=settings.guess_limit, window=timedelta(minutes=settings.guess_window_minutes),
+                      hold=timedelta(minutes=settings.guess_hold_minutes),
+                      check_lease=timedelta(seconds=settings.guess_check_lease_seconds))

@@ -1,20 +1,29 @@
-"""The registration database: the roster of published entries and the registered candidates."""
+"""The registration database: the roster of published entries, the registered candidates, and
+the count of Secret Number guesses per ID."""
 
+import uuid
 from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from crs_shared.mongo import Session
+from registration.domain.guess_limit import GuessLimit
 
 ENTRIES = "entries"
 ENTRY_PARTS = "entry_parts"
 CANDIDATES = "candidates"
+GUESSES = "secret_number_guesses"
 
 INDEXES = {
     ENTRIES: [IndexModel([("batch_id", ASCENDING)])],
     ENTRY_PARTS: [IndexModel([("board", ASCENDING), ("batch_id", ASCENDING)])],
     CANDIDATES: [IndexModel([("email", ASCENDING)])],
+    # One counter per ID guessed, known or not, so that random IDs cannot fill the database: each
+    # expires once it holds nothing any more (its window, hold and checks all over). The TTL
+    # sweep only cleans up; every time is also checked in the updates.
+    GUESSES: [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")],
 }
 
 
@@ -23,6 +32,7 @@ class RegistrationRepository:
         self._entries = db[ENTRIES]
         self._entry_parts = db[ENTRY_PARTS]
         self._candidates = db[CANDIDATES]
+        self._guesses = db[GUESSES]
 
     async def find_entry(self, candidate_id: str) -> dict | None:
         return await self._entries.find_one({"_id": candidate_id})
@@ -52,3 +62,75 @@ class RegistrationRepository:
 
     async def count_candidates(self) -> int:
         return await self._candidates.count_documents({})
+
+    # Guess counters: {_id: candidate ID, wrong, window_ends_at, held_until, checks: [{id, at}],
+    # expires_at}. They change only in single-document updates whose condition or pipeline
+    # decides inside the write, so concurrent attempts can never both take the last slot
+    # (domain/guess_limit.py has the rule).
+
+    async def reserve_check(self, candidate_id: str, now: datetime, limit: GuessLimit) -> str | None:
+        """Reserves a check slot for one attempt: the id of the reservation, or None if the ID is
+        held or its wrong numbers and the checks in hand leave no slot free."""
+        check_id = uuid.uuid4().hex
+        live = _live_checks(limit.stale_before(now))
+        room = {"$and": [{"$not": [_held(now)]},
+                         {"$lt": [{"$add": [_counted_wrong(now), {"$size": live}]}, limit.threshold]}]}
+        reserve = [{"$set": {"checks": {"$concatArrays": [live, [{"id": check_id, "at": now}]]},
+                             "expires_at": {"$max": ["$expires_at", limit.lease_ends(now)]}}}]
+        try:
+            # A first guess creates the counter; a counter that exists and has no room makes the
+            # upsert try to insert a second document with its _id, which the _id index refuses.
+            await self._guesses.update_one({"_id": candidate_id, "$expr": room}, reserve, upsert=True)
+        except DuplicateKeyError:
+            # No room, or a concurrent first guess created the counter in between: ask again.
+            result = await self._guesses.update_one({"_id": candidate_id, "$expr": room}, reserve)
+            if result.matched_count == 0:
+                return None
+        return check_id
+
+    async def release_check(self, candidate_id: str, check_id: str) -> None:
+        """The reserved check found the right number: it frees its slot and counts nothing."""
+        await self._guesses.update_one({"_id": candidate_id}, {"$pull": {"checks": {"id": check_id}}})
+
+    async def record_wrong(self, candidate_id: str, check_id: str, now: datetime, limit: GuessLimit) -> None:
+        """Turns the reserved check into a wrong number; the `threshold`-th of a window holds the
+        ID and starts the count again from nothing."""
+        counted = {"$add": [_counted_wrong(now), 1]}
+        reached = {"$gte": ["$wrong", limit.threshold]}
+        await self._guesses.update_one({"_id": candidate_id}, [
+            {"$set": {"checks": {"$filter": {"input": {"$ifNull": ["$checks", []]},
+                                             "cond": {"$ne": ["$$this.id", check_id]}}},
+                      "wrong": counted,
+                      "window_ends_at": {"$cond": [_window_open(now), "$window_ends_at", limit.window_ends(now)]}}},
+            {"$set": {"wrong": {"$cond": [reached, 0, "$wrong"]},
+                      "window_ends_at": {"$cond": [reached, None, "$window_ends_at"]},
+                      "held_until": {"$cond": [reached, limit.held_until(now), {"$ifNull": ["$held_until", None]}]}}},
+            {"$set": {"expires_at": {"$max": ["$expires_at", "$window_ends_at", "$held_until"]}}},
+        ], upsert=True)
+
+    async def held_until(self, candidate_id: str) -> datetime | None:
+        counter = await self._guesses.find_one({"_id": candidate_id}, {"held_until": 1})
+        return counter.get("held_until") if counter else None
+
+    async def lift_hold(self, candidate_id: str) -> None:
+        """Forgets the hold and the count; checks in hand stay, and are recorded when they end."""
+        await self._guesses.update_one({"_id": candidate_id},
+                                       {"$set": {"wrong": 0, "window_ends_at": None, "held_until": None}})
+
+
+def _held(now: datetime) -> dict:
+    return {"$gt": ["$held_until", now]}  # a missing or null `held_until` is never greater
+
+
+def _window_open(now: datetime) -> dict:
+    return {"$gt": ["$window_ends_at", now]}
+
+
+def _counted_wrong(now: datetime) -> dict:
+    """The wrong numbers that still count: those of a window that has not ended."""
+    return {"$cond": [_window_open(now), {"$ifNull": ["$wrong", 0]}, 0]}
+
+
+def _live_checks(stale_before: datetime) -> dict:
+    """The reserved checks, less those a crashed process left behind."""
+    return {"$filter": {"input": {"$ifNull": ["$checks", []]}, "cond": {"$gt": ["$$this.at", stale_before]}}}

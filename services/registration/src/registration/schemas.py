@@ -5,10 +5,12 @@ import re
 from datetime import datetime
 from typing import Literal
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from crs_shared import new_password
+from crs_shared.http import DomainErrorBody
 
 CANDIDATE_ID = re.compile(r"^[A-Za-z0-9]{3,9}$")
 SECRET_NUMBER = re.compile(r"^[0-9]{4}$")
@@ -48,6 +50,21 @@ class RegistrationRequest(BaseModel):
             )
         return value
 
+    @field_validator("email")
+    @classmethod
+    def _deliverable_email(cls, value: str) -> str:
+        """In the ASCII form every mail server takes: an internationalised domain in IDNA
+        (`xn--`), and no local part that only SMTPUTF8 servers could deliver to."""
+        try:
+            return validate_email(value, check_deliverability=False, allow_smtputf8=False).ascii_email
+        except EmailNotValidError:  # EmailStr has checked the rest: only SMTPUTF8 is left to refuse
+            raise PydanticCustomError(
+                "email_local_part_not_ascii",
+                "The part of the email address before the @ can only use English letters, digits and signs "
+                "such as . _ - +, because most mail servers cannot deliver to it otherwise. Please use "
+                "another address.",
+            ) from None
+
     @field_validator("password")
     @classmethod
     def _password_policy(cls, value: str) -> str:
@@ -70,3 +87,9 @@ class RegistrationAnswer(BaseModel):
     candidate_id: str
     email: str
     registered_at: datetime
+
+
+class HeldBody(DomainErrorBody):
+    """429 too_many_attempts: the ID is held after too many wrong Secret Numbers."""
+
+    retry_after_seconds: int

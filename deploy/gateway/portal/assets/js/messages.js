@@ -4,10 +4,14 @@
 
 import { language, maybe, t } from "./i18n.js";
 
+// Refusals whose message counts the minutes to wait, from retry_after_seconds (or Retry-After),
+// with the wait to assume when neither came.
+const WAITS = { account_locked: 1800, too_many_attempts: 3600 };
+
 export function problemMessage(problem, context = null) {
-  if (problem.code === "account_locked") {
-    const minutes = Math.max(1, Math.ceil((problem.retryAfterSeconds || 1800) / 60));
-    return minutes === 1 ? t("errors.account_locked_one") : t("errors.account_locked", { minutes });
+  if (Object.hasOwn(WAITS, problem.code)) {
+    const minutes = Math.max(1, Math.ceil((problem.retryAfterSeconds || WAITS[problem.code]) / 60));
+    return minutes === 1 ? t(`errors.${problem.code}_one`) : t(`errors.${problem.code}`, { minutes });
   }
   if (problem.code === "network") return t("errors.network");
   let translated = null;

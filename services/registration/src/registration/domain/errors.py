@@ -11,3 +11,11 @@ class IdSecretMismatch(RegistrationRefused):
 
 class AlreadyRegistered(RegistrationRefused):
     """The ID Number has been registered already."""
+
+
+class TooManyAttempts(RegistrationRefused):
+    """The ID is held after too many wrong Secret Numbers (domain/guess_limit.py); nothing was checked."""
+
+    def __init__(self, retry_after_seconds: int):
+        super().__init__(retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds

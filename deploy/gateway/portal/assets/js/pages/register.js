@@ -5,7 +5,8 @@ import { FormErrors, formValues, submitting } from "../forms.js";
 export function start() {
   const form = document.getElementById("register-form");
   const errors = new FormErrors(form, document.getElementById("error-summary"), {
-    codeFields: { id_secret_mismatch: "candidate_id", already_registered: "candidate_id" },
+    codeFields: { id_secret_mismatch: "candidate_id", already_registered: "candidate_id",
+                  too_many_attempts: "candidate_id" },
   });
 
   // The language of the candidate's emails starts as the language of the page, until they pick one.
