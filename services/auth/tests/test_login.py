@@ -280,3 +280,36 @@ async def _outbox_empty(client):
 
 async def _at_least(count, minimum):
     return await count >= minimum
+
+
+async def test_a_check_lost_with_its_process_frees_its_place_though_attempts_go_on(client, amqp_url, clock):
+    # A process killed between reserving a place and recording its outcome leaves one place taken.
+    # It must be free again `check_timeout` after its own reservation, not only after a minute in
+    # which nobody tried: otherwise a candidate who keeps trying never gets it back, and the right
+    # password as the fourth attempt meets a lock that does not exist.
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    assert await deps_of(client).repository.attempts.reserve_check(candidate_id, clock.now())
+
+    for _ in range(3):
+        later(clock, seconds=40)
+        assert (await log_in(client, candidate_id, WRONG_PASSWORD)).status_code == 401
+
+    later(clock, seconds=40)  # two minutes since the lost check
+    fourth = await log_in(client, candidate_id, PASSWORD)
+    assert fourth.status_code == 200, fourth.text
+    credentials = await deps_of(client).repository.find_credentials(candidate_id)
+    assert credentials["locked_until"] is None and credentials["failed_attempts"] == 0
+
+
+async def test_a_lost_check_leaves_four_places_for_four_tabs_once_its_time_is_up(client, amqp_url, clock):
+    candidate_id = new_candidate_id()
+    await register(amqp_url, client, candidate_id)
+    assert await deps_of(client).repository.attempts.reserve_check(candidate_id, clock.now())
+    for _ in range(3):  # the candidate logs in now and then: never a minute without a reservation
+        later(clock, seconds=40)
+        assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
+
+    later(clock, seconds=1)
+    answers = await asyncio.gather(*(log_in(client, candidate_id, PASSWORD) for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
