@@ -54,6 +54,16 @@ def test_production_refuses_links_that_are_not_https_or_lead_to_this_machine(url
     assert f"PUBLIC_BASE_URL {url!r} {why}" in refusal(public_base_url=url)
 
 
+# Other spellings of this machine's addresses, which a browser reads as 127.0.0.1, ::1 or "any
+# address here" (WHATWG URL host parsing: IPv4 shorthand, decimal, hex, octal; percent-decoding).
+@pytest.mark.parametrize("url", [
+    "https://127.1/", "https://2130706433/", "https://0x7f000001/", "https://0177.0.0.1/",
+    "https://[::ffff:127.0.0.1]/", "https://0.0.0.0/", "https://[::]/", "https://%6c%6fcalhost/",
+])
+def test_production_refuses_links_to_this_machine_however_its_address_is_spelt(url):
+    assert f"PUBLIC_BASE_URL {url!r} points at this machine" in refusal(public_base_url=url)
+
+
 def test_every_refused_setting_is_listed_at_once_and_no_value_of_a_secret_is_shown():
     message = refusal(api_key="", amqp_url="amqp://guest:amqp-password-2@rabbitmq/", public_base_url="http://localhost")
     assert [line.split(" ")[1] for line in message.splitlines() if line.startswith("- ")] == [
