@@ -6,6 +6,7 @@ own settings by extending `production_problems`. A secret is a field hidden from
 (`Field(..., repr=False)`)."""
 
 import ipaddress
+import socket
 import sys
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -123,11 +124,20 @@ def public_base_url_problems(url: str) -> list[str]:
 
 
 def is_this_machine(host: str) -> bool:
-    """Loopback: localhost and its subdomains (RFC 6761), 127.0.0.0/8 and ::1."""
-    host = host.rstrip(".").lower()
+    """Loopback: localhost and its subdomains (RFC 6761), 127.0.0.0/8 and ::1, and the unspecified
+    0.0.0.0 and ::, however a browser would read them: it percent-decodes a host and takes IPv4
+    shorthand, decimal, hex and octal (127.1, 2130706433, 0x7f000001, 0177.0.0.1) and IPv4-mapped
+    IPv6 addresses."""
+    host = unquote(host).rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        try:  # the spellings inet_aton takes are those the WHATWG URL parser takes
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
