@@ -317,7 +317,10 @@ def next_candidate(system):
 # `next` values that lead off the site once the browser reads them: it drops tabs and newlines from
 # a URL and reads "\" as "/", so "/%09/evil.com" and "/\evil.com" both become "//evil.com".
 OFF_SITE_NEXT = ["/%09/evil.com", "/%0A/evil.com", "/\\evil.com", "/%5Cevil.com", "/%5C%5Cevil.com",
-                 "//evil.com", "https://evil.com/", "javascript:alert(1)"]
+                 "//evil.com", "https://evil.com/", "javascript:alert(1)",
+                 # same-origin as a whole URL, but whose path, once "." and ".." are resolved, starts
+                 # with "//": given back alone, it is a URL of its own that leads to evil.com
+                 "/.//evil.com", "/..//evil.com", "/%2e//evil.com", "/./\\evil.com", "/a/..//evil.com"]
 
 
 @pytest.mark.parametrize("next_value", OFF_SITE_NEXT)
