@@ -30,7 +30,10 @@ export function clearSession() {
 /** Where to go after log-in: a page of this site only, never another site. `next` is resolved
  * as the browser itself reads a URL and judged by its origin, not by its spelling: the browser
  * drops tabs and newlines and reads a backslash as "/", so "/<tab>/evil.com" and "/\evil.com"
- * look like paths but lead to //evil.com. */
+ * look like paths but lead to //evil.com. The answer is the whole resolved URL, never its path
+ * alone: "/.//evil.com" resolves on this origin to the path "//evil.com", which, given back on
+ * its own, is a URL of another site. Such a path is no page of the portal either: it goes to the
+ * fallback, as every other `next` that meant to lead away does. */
 export function safeNext(value, fallback = "/results") {
   if (typeof value !== "string" || !value) return fallback;
   let url;
@@ -39,5 +42,6 @@ export function safeNext(value, fallback = "/results") {
   } catch {
     return fallback;
   }
-  return url.origin === location.origin ? url.pathname + url.search + url.hash : fallback;
+  if (url.origin !== location.origin || url.pathname.startsWith("//")) return fallback;
+  return url.href;
 }
