@@ -131,7 +131,7 @@ async def test_four_right_passwords_at_once_all_log_in_and_lock_nothing(client, 
         assert [a.status_code for a in answers] == [200] * 4
         credentials = await deps_of(client).repository.find_credentials(candidate_id)
         assert credentials["locked_until"] is None and credentials["failed_attempts"] == 0
-        assert credentials["checking"] == 0
+        assert credentials["checks"] == []
         await wait_until(lambda: _outbox_empty(client), what="outbox to drain")
     assert tap.messages == []
     assert await deps_of(client).outbox.count_documents({"routing_key": "login.locked"}) == 0

@@ -82,15 +82,16 @@ async def log_in(deps: Dependencies, candidate_id: str, password: str) -> Issued
     # An unknown ID goes through the same steps on a shadow count, so that its answers are a
     # registered one's; it costs the same hashing time and publishes nothing.
     attempts = deps.repository.attempts if credentials else deps.repository.shadow_attempts
-    if not await attempts.reserve_check(candidate_id, now):
+    check_id = await attempts.reserve_check(candidate_id, now)
+    if check_id is None:
         LOGINS.labels("locked").inc()
         raise AccountLocked(await _lock_in_force(deps, attempts, candidate_id, now), now)
 
     password_hash = credentials["password_hash"] if credentials else None
     if not await deps.passwords.verify(password_hash, password):
-        await _refuse_wrong_password(deps, attempts, candidate_id, now, publish=credentials is not None)
-    if not await deps.repository.record_success(candidate_id, password_hash, now):
-        await attempts.release_check(candidate_id)
+        await _refuse_wrong_password(deps, attempts, candidate_id, check_id, now, publish=credentials is not None)
+    if not await deps.repository.record_success(candidate_id, check_id, password_hash, now):
+        await attempts.release_check(candidate_id, check_id)
         LOGINS.labels("invalid_credentials").inc()
         raise InvalidCredentials()  # the password changed, or the account locked, while it was checked
 
@@ -113,30 +114,30 @@ async def _lock_in_force(deps: Dependencies, attempts: LoginAttempts, candidate_
     return deps.lockout.locked_until(now)
 
 
-async def _refuse_wrong_password(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, now: datetime,
-                                 *, publish: bool) -> NoReturn:
+async def _refuse_wrong_password(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, check_id: str,
+                                 now: datetime, *, publish: bool) -> NoReturn:
     """Counts a wrong password (401), or locks with it when it follows `threshold` counted ones (423)."""
     for _ in range(3):  # a right password or a reset may change the count between the two updates
-        if await attempts.count_wrong(candidate_id, now):
+        if await attempts.count_wrong(candidate_id, check_id, now):
             LOGINS.labels("invalid_credentials").inc()
             log.info("wrong password", candidate_id=candidate_id)
             raise InvalidCredentials()
         locked_until = deps.lockout.locked_until(now)
-        if await _lock(deps, attempts, candidate_id, now, locked_until, publish=publish):
+        if await _lock(deps, attempts, candidate_id, check_id, now, locked_until, publish=publish):
             LOGINS.labels("locked").inc()
             raise AccountLocked(locked_until, now)
-    await attempts.release_check(candidate_id)
+    await attempts.release_check(candidate_id, check_id)
     LOGINS.labels("invalid_credentials").inc()
     raise InvalidCredentials()
 
 
-async def _lock(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, now: datetime,
+async def _lock(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, check_id: str, now: datetime,
                 locked_until: datetime, *, publish: bool) -> bool:
     """Locks the account and publishes `LoginLocked` (not for a shadow count), in one transaction;
     False if the count no longer calls for a lock."""
 
     async def work(session: Session) -> bool:
-        if not await attempts.lock(session, candidate_id, now, locked_until):
+        if not await attempts.lock(session, candidate_id, check_id, now, locked_until):
             return False
         if publish:
             event = LoginLocked(candidate_id=candidate_id, locked_until=locked_until,

@@ -2,6 +2,7 @@
 the lockout counts of unknown IDs, reset tokens (their SHA-256 only), and access tokens revoked
 by log-out."""
 
+import uuid
 from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -37,14 +38,9 @@ def _unlocked(now: datetime) -> dict:
     return {"locked_until": {"$not": {"$gt": now}}}
 
 
-def _at_least_zero(expression) -> dict:
-    return {"$max": [0, expression]}
-
-
-def _one_check_done() -> dict:
-    """The in-flight count less the check that just ended (never below zero: a stale count may have
-    been reclaimed while that check ran)."""
-    return _at_least_zero({"$subtract": [{"$ifNull": ["$checking", 0]}, 1]})
+def _without_check(check_id: str) -> dict:
+    """The checks in flight less the one that just ended."""
+    return {"$filter": {"input": {"$ifNull": ["$checks", []]}, "cond": {"$ne": ["$$this.id", check_id]}}}
 
 
 class LoginAttempts:
@@ -52,10 +48,11 @@ class LoginAttempts:
     updates: the condition decides, inside the write, whether an attempt may be checked, counted
     or lock, so concurrent attempts can never both pass it (auth.domain.lockout has the rule).
 
-    Fields: `failed_attempts` (wrong passwords in a row), `checking` (checks in flight),
-    `last_attempt_at` (the latest reservation), `locked_until`, `locked_at`. A shadow collection,
-    for IDs that are not registered, creates its documents on the first attempt and lets them
-    expire once the count would be forgotten."""
+    Fields: `failed_attempts` (wrong passwords in a row), `checks` (`{id, at}` of each check in
+    flight), `last_attempt_at` (the latest reservation), `locked_until`, `locked_at`. A shadow
+    collection, for IDs that are not registered, creates its documents on the first attempt and
+    lets them expire once the count would be forgotten. Both take the same writes in every state,
+    so that the time an answer takes says nothing of whether the ID is registered."""
 
     def __init__(self, collection: AsyncCollection, policy: LockoutPolicy, *, shadow: bool):
         self._collection = collection
@@ -65,39 +62,44 @@ class LoginAttempts:
     async def find(self, candidate_id: str) -> dict | None:
         return await self._collection.find_one({"_id": candidate_id}, {"locked_until": 1})
 
-    async def reserve_check(self, candidate_id: str, now: datetime) -> bool:
-        """Takes a place for one password check; False if the account is locked or every place
-        of this window is taken (counted wrong passwords and checks in flight)."""
+    async def reserve_check(self, candidate_id: str, now: datetime) -> str | None:
+        """Takes a place for one password check and returns its id; None if the account is locked
+        or every place of this window is taken (counted wrong passwords and checks in flight)."""
+        check_id = uuid.uuid4().hex
         failed = {"$cond": [{"$lt": ["$last_attempt_at", self._policy.forgotten_before(now)]}, 0,
                             {"$ifNull": ["$failed_attempts", 0]}]}
-        checking = {"$cond": [{"$lt": ["$last_attempt_at", self._policy.stale_checks_before(now)]}, 0,
-                              {"$ifNull": ["$checking", 0]}]}
+        live_checks = {"$filter": {"input": {"$ifNull": ["$checks", []]},
+                                   "cond": {"$gt": ["$$this.at", self._policy.stale_checks_before(now)]}}}
         condition = {"_id": candidate_id, **_unlocked(now),
-                     "$expr": {"$lt": [{"$add": [failed, checking]}, self._policy.locking_attempt]}}
-        reserved = {"failed_attempts": failed, "checking": {"$add": [checking, 1]}, "last_attempt_at": now}
-        if not self._shadow:
-            return (await self._collection.update_one(condition, [{"$set": reserved}])).matched_count == 1
-        reserved["expires_at"] = now + self._policy.forget_after
+                     "$expr": {"$lt": [{"$add": [failed, {"$size": live_checks}]}, self._policy.locking_attempt]}}
+        reserved = {"failed_attempts": failed, "checks": {"$concatArrays": [live_checks, [{"id": check_id, "at": now}]]},
+                    "last_attempt_at": now}
+        if self._shadow:
+            reserved["expires_at"] = now + self._policy.forget_after
         try:
+            # A shadow's first attempt creates it. A document that exists and has no place makes
+            # the upsert insert a second one with its _id, which the _id index refuses.
             await self._collection.update_one(condition, [{"$set": reserved}], upsert=True)
         except DuplicateKeyError:
-            # The document exists and the condition failed, or a simultaneous first attempt
-            # inserted it first: ask again without inserting.
-            return (await self._collection.update_one(condition, [{"$set": reserved}])).matched_count == 1
-        return True
+            # No place, or a simultaneous first attempt created the document in between: ask again.
+            if (await self._collection.update_one(condition, [{"$set": reserved}])).matched_count == 0:
+                return None
+        return check_id
 
-    async def count_wrong(self, candidate_id: str, now: datetime) -> bool:
+    async def count_wrong(self, candidate_id: str, check_id: str, now: datetime) -> bool:
         """Counts a wrong password below the threshold; False if this one must lock instead."""
         result = await self._collection.update_one(
             {"_id": candidate_id, "failed_attempts": {"$lt": self._policy.threshold}, **_unlocked(now)},
-            [{"$set": {"failed_attempts": {"$add": ["$failed_attempts", 1]}, "checking": _one_check_done()}}],
+            [{"$set": {"failed_attempts": {"$add": ["$failed_attempts", 1]}, "checks": _without_check(check_id)}}],
         )
         return result.matched_count == 1
 
-    async def lock(self, session: Session, candidate_id: str, now: datetime, locked_until: datetime) -> bool:
+    async def lock(self, session: Session, candidate_id: str, check_id: str, now: datetime,
+                   locked_until: datetime) -> bool:
         """Locks after the wrong password that follows `threshold` counted ones; False if the count
         changed since or another attempt locked it already (so one lock, one event)."""
-        locked = {"locked_until": locked_until, "locked_at": now, "failed_attempts": 0, "checking": _one_check_done()}
+        locked = {"locked_until": locked_until, "locked_at": now, "failed_attempts": 0,
+                  "checks": _without_check(check_id)}
         if self._shadow:
             locked["expires_at"] = {"$max": ["$expires_at", locked_until]}
         result = await self._collection.update_one(
@@ -106,8 +108,8 @@ class LoginAttempts:
         )
         return result.matched_count == 1
 
-    async def release_check(self, candidate_id: str) -> None:
-        await self._collection.update_one({"_id": candidate_id}, [{"$set": {"checking": _one_check_done()}}])
+    async def release_check(self, candidate_id: str, check_id: str) -> None:
+        await self._collection.update_one({"_id": candidate_id}, {"$pull": {"checks": {"id": check_id}}})
 
 
 class AuthRepository:
@@ -134,13 +136,13 @@ class AuthRepository:
     async def find_credentials(self, candidate_id: str) -> dict | None:
         return await self._credentials.find_one({"_id": candidate_id})
 
-    async def record_success(self, candidate_id: str, password_hash: str, now: datetime) -> bool:
+    async def record_success(self, candidate_id: str, check_id: str, password_hash: str, now: datetime) -> bool:
         """Starts the count again after a right password, and notes when the access token about to
         be issued was issued. False if the account was locked, or its password changed, while the
         password was being checked: the password checked is no longer the one that counts."""
         result = await self._credentials.update_one(
             {"_id": candidate_id, "password_hash": password_hash, **_unlocked(now)},
-            [{"$set": {"failed_attempts": 0, "checking": _one_check_done(),
+            [{"$set": {"failed_attempts": 0, "checks": _without_check(check_id),
                        "last_login_at": {"$max": ["$last_login_at", now]}}}],
         )
         return result.matched_count == 1

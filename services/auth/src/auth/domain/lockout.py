@@ -9,7 +9,7 @@ At most `locking_attempt` passwords are checked between two locks, however many 
 each check first reserves a place, atomically, and a place is free only while the wrong passwords
 counted plus the checks in flight are fewer than `locking_attempt`. An attempt that finds no place
 is refused unchecked and changes nothing. A place reserved by a process that died mid-check is free
-again `check_timeout` after the last reservation.
+again `check_timeout` after it was reserved.
 
 A count left alone for `forget_after` starts again, so that an unknown ID's shadow count, which
 must expire, behaves exactly as a registered one's.
