@@ -5,7 +5,7 @@ by log-out."""
 import uuid
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -38,9 +38,9 @@ def _unlocked(now: datetime) -> dict:
     return {"locked_until": {"$not": {"$gt": now}}}
 
 
-def _without_check(check_id: str) -> dict:
-    """The checks in flight less the one that just ended."""
-    return {"$filter": {"input": {"$ifNull": ["$checks", []]}, "cond": {"$ne": ["$$this.id", check_id]}}}
+def _check_ended(check_id: str) -> dict:
+    """Frees the place of a check that ended (an update operator, cheaper than a pipeline here)."""
+    return {"$pull": {"checks": {"id": check_id}}}
 
 
 class LoginAttempts:
@@ -70,27 +70,30 @@ class LoginAttempts:
                             {"$ifNull": ["$failed_attempts", 0]}]}
         live_checks = {"$filter": {"input": {"$ifNull": ["$checks", []]},
                                    "cond": {"$gt": ["$$this.at", self._policy.stale_checks_before(now)]}}}
-        condition = {"_id": candidate_id, **_unlocked(now),
-                     "$expr": {"$lt": [{"$add": [failed, {"$size": live_checks}]}, self._policy.locking_attempt]}}
         reserved = {"failed_attempts": failed, "checks": {"$concatArrays": [live_checks, [{"id": check_id, "at": now}]]},
                     "last_attempt_at": now}
         if self._shadow:
             reserved["expires_at"] = now + self._policy.forget_after
+        # Whether a place is free is decided inside the update, which leaves a document without
+        # one as it was: a condition in the filter would have to be a top-level `$expr`, and
+        # SecantusDB reads the whole collection for a filter with a top-level `$` key.
+        free = {"$lt": [{"$add": [failed, {"$size": live_checks}]}, self._policy.locking_attempt]}
+        reserve = [{"$set": {field: {"$cond": [free, value, f"${field}"]} for field, value in reserved.items()}}]
+        unlocked = {"_id": candidate_id, **_unlocked(now)}
         try:
-            # A shadow's first attempt creates it. A document that exists and has no place makes
-            # the upsert insert a second one with its _id, which the _id index refuses.
-            await self._collection.update_one(condition, [{"$set": reserved}], upsert=True)
+            # A shadow's first attempt creates it. A locked document makes the upsert insert a
+            # second one with its _id, which the _id index refuses.
+            result = await self._collection.update_one(unlocked, reserve, upsert=True)
         except DuplicateKeyError:
-            # No place, or a simultaneous first attempt created the document in between: ask again.
-            if (await self._collection.update_one(condition, [{"$set": reserved}])).matched_count == 0:
-                return None
-        return check_id
+            # Locked, or a simultaneous first attempt created the document in between: ask again.
+            result = await self._collection.update_one(unlocked, reserve)
+        return check_id if result.modified_count == 1 or result.upserted_id is not None else None
 
     async def count_wrong(self, candidate_id: str, check_id: str, now: datetime) -> bool:
         """Counts a wrong password below the threshold; False if this one must lock instead."""
         result = await self._collection.update_one(
             {"_id": candidate_id, "failed_attempts": {"$lt": self._policy.threshold}, **_unlocked(now)},
-            [{"$set": {"failed_attempts": {"$add": ["$failed_attempts", 1]}, "checks": _without_check(check_id)}}],
+            {"$inc": {"failed_attempts": 1}, **_check_ended(check_id)},
         )
         return result.matched_count == 1
 
@@ -98,18 +101,17 @@ class LoginAttempts:
                    locked_until: datetime) -> bool:
         """Locks after the wrong password that follows `threshold` counted ones; False if the count
         changed since or another attempt locked it already (so one lock, one event)."""
-        locked = {"locked_until": locked_until, "locked_at": now, "failed_attempts": 0,
-                  "checks": _without_check(check_id)}
+        locked = {"$set": {"locked_until": locked_until, "locked_at": now, "failed_attempts": 0}, **_check_ended(check_id)}
         if self._shadow:
-            locked["expires_at"] = {"$max": ["$expires_at", locked_until]}
+            locked["$max"] = {"expires_at": locked_until}
         result = await self._collection.update_one(
             {"_id": candidate_id, "failed_attempts": {"$gte": self._policy.threshold}, **_unlocked(now)},
-            [{"$set": locked}], session=session,
+            locked, session=session,
         )
         return result.matched_count == 1
 
     async def release_check(self, candidate_id: str, check_id: str) -> None:
-        await self._collection.update_one({"_id": candidate_id}, {"$pull": {"checks": {"id": check_id}}})
+        await self._collection.update_one({"_id": candidate_id}, _check_ended(check_id))
 
 
 class AuthRepository:
@@ -142,8 +144,7 @@ class AuthRepository:
         password was being checked: the password checked is no longer the one that counts."""
         result = await self._credentials.update_one(
             {"_id": candidate_id, "password_hash": password_hash, **_unlocked(now)},
-            [{"$set": {"failed_attempts": 0, "checks": _without_check(check_id),
-                       "last_login_at": {"$max": ["$last_login_at", now]}}}],
+            {"$set": {"failed_attempts": 0}, "$max": {"last_login_at": now}, **_check_ended(check_id)},
         )
         return result.matched_count == 1
 
@@ -157,13 +158,15 @@ class AuthRepository:
         those issued before `now`, and one of a log-in that checked the old password and recorded
         its success at `now` or a moment later. Returns that "valid after" time."""
         after_last_log_in = {"$add": [{"$ifNull": ["$last_login_at", now]}, 1]}  # milliseconds
-        changed = await self._credentials.find_one_and_update(
+        await self._credentials.update_one(
             {"_id": candidate_id},
             [{"$set": {"password_hash": {"$literal": password_hash}, "password_changed_at": now,
                        "valid_after": {"$max": [now, after_last_log_in]},
                        "failed_attempts": 0, "locked_until": None}}],
-            projection={"valid_after": 1}, return_document=ReturnDocument.AFTER, session=session,
+            session=session,
         )
+        # Read in the same transaction; not `find_one_and_update`, which SecantusDB runs as a scan.
+        changed = await self._credentials.find_one({"_id": candidate_id}, {"valid_after": 1}, session=session)
         return changed["valid_after"]
 
     async def record_reminder(self, candidate_id: str, *, now: datetime, cutoff: datetime, limit: int) -> bool:

@@ -5,8 +5,8 @@ import uuid
 from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.database import AsyncDatabase
 
 from crs_shared.mongo import Session
 from registration.domain.guess_limit import GuessLimit
@@ -75,18 +75,17 @@ class RegistrationRepository:
         live = _live_checks(limit.stale_before(now))
         room = {"$and": [{"$not": [_held(now)]},
                          {"$lt": [{"$add": [_counted_wrong(now), {"$size": live}]}, limit.threshold]}]}
-        reserve = [{"$set": {"checks": {"$concatArrays": [live, [{"id": check_id, "at": now}]]},
-                             "expires_at": {"$max": ["$expires_at", limit.lease_ends(now)]}}}]
+        reserved = {"checks": {"$concatArrays": [live, [{"id": check_id, "at": now}]]},
+                    "expires_at": {"$max": ["$expires_at", limit.lease_ends(now)]}}
+        # Whether a slot is free is decided inside the update, which leaves a counter without one
+        # as it was: a condition in the filter would have to be a top-level `$expr`, and
+        # SecantusDB reads the whole collection for a filter with a top-level `$` key.
+        reserve = [{"$set": {field: {"$cond": [room, value, f"${field}"]} for field, value in reserved.items()}}]
         try:
-            # A first guess creates the counter; a counter that exists and has no room makes the
-            # upsert try to insert a second document with its _id, which the _id index refuses.
-            await self._guesses.update_one({"_id": candidate_id, "$expr": room}, reserve, upsert=True)
-        except DuplicateKeyError:
-            # No room, or a concurrent first guess created the counter in between: ask again.
-            result = await self._guesses.update_one({"_id": candidate_id, "$expr": room}, reserve)
-            if result.matched_count == 0:
-                return None
-        return check_id
+            result = await self._guesses.update_one({"_id": candidate_id}, reserve, upsert=True)
+        except DuplicateKeyError:  # a simultaneous first guess created the counter in between
+            result = await self._guesses.update_one({"_id": candidate_id}, reserve)
+        return check_id if result.modified_count == 1 or result.upserted_id is not None else None
 
     async def release_check(self, candidate_id: str, check_id: str) -> None:
         """The reserved check found the right number: it frees its slot and counts nothing."""
