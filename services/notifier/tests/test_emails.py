@@ -78,7 +78,7 @@ async def test_each_email_kind_in_each_language(notifier, smtp, kind, language):
     text = message.get_body(("plain",)).get_content()
     assert link in text and link in message.get_body(("html",)).get_content()
     if kind in ("login_locked", "password_reset", "password_changed"):
-        assert ("25 November 2026, 10:30 UTC" if language == "en" else "2026年11月25日 10:30 UTC") in text
+        assert ("25 November 2026, 18:30 Taiwan Standard Time" if language == "en" else "2026年11月25日 18:30 台北標準時間") in text
     if kind == "login_locked":  # the event's failed_attempts, passed on by the handler
         assert ("a wrong password 4 times in a row" if language == "en" else "連續輸入錯誤密碼 4 次") in text
 
@@ -125,22 +125,38 @@ async def test_a_candidate_in_two_parts_of_one_batch_or_a_part_sent_again_gets_o
     handled = {"_id": {"$in": [f"on_results_published:{e.event_id}" for e in envelopes]}}
 
     async def all_handled_and_sent():
-        return (await deps.inbox.count_documents(handled) == 3 and await deps.repository.count_mailings({}) == 0
+        return (await deps.inbox.count_documents(handled) == 3
+                and await deps.repository.count({"status": {"$ne": "sent"}}) == 0
                 and len(smtp.messages_to(contact.email)) >= 2)
-    await wait_until(all_handled_and_sent, what="the three parts handled and their mailing sent")
+    await wait_until(all_handled_and_sent, what="the three parts handled and their email sent")
     assert [m["Subject"] for m in smtp.messages_to(contact.email)][1:] == [
         "Your result for B2 First (FCE) 2026-06 is now available"]
 
 
-async def test_an_event_for_an_unknown_candidate_is_retried_then_dead_lettered(notifier, amqp_url):
-    event = LoginLocked(candidate_id="NOBODY1", locked_until=LATER, failed_attempts=4)
-    await publish(amqp_url, (envelope_for(event), event.ROUTING_KEY))
-    got = []
+async def test_an_email_for_a_candidate_not_yet_registered_waits_and_follows_the_confirmation(notifier, smtp, amqp_url):
+    contact = registered("en")
+    events = [LoginLocked(candidate_id=contact.candidate_id, locked_until=LATER, failed_attempts=4),
+              PasswordResetRequested(candidate_id=contact.candidate_id, reset_url=f"{BASE}/reset-password?token=early",
+                                     expires_at=LATER)]
+    envelopes = [envelope_for(event) for event in events]
+    await publish(amqp_url, *[(e, event.ROUTING_KEY) for e, event in zip(envelopes, events)])
+    deps = notifier.app.state.dependencies
 
-    async def dead_lettered():
-        got.extend(await drain(amqp_url, "notifier.login.locked.dlq", timeout=0.2))
-        return got
-    await wait_until(dead_lettered, timeout=30, what="the LoginLocked of an unknown candidate in the DLQ")
+    async def both_kept():
+        waiting = await deps.repository.find_contact(None, contact.candidate_id)
+        return waiting and len(waiting.get("waiting", [])) == 2
+    await wait_until(both_kept, what="both emails kept for the candidate, their events acked")
+
+    await publish(amqp_url, (envelope_for(contact), contact.ROUTING_KEY))
+
+    async def three_emails():
+        found = smtp.messages_to(contact.email)
+        return found if len(found) == 3 else None
+    first, *then = await wait_until(three_emails, what="the confirmation and the two emails after it")
+    assert first["Subject"] == "Your registration for the Results Service is confirmed"
+    assert sorted(m["Subject"] for m in then) == ["Reset your Results Service password",
+                                                   "Your Results Service account is locked"]
+    assert await drain(amqp_url, "notifier.login.locked.dlq", timeout=0.2) == []
 
 
 async def _value(value):
