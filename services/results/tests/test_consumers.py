@@ -92,10 +92,10 @@ async def test_a_correction_replaces_the_shown_result_and_keeps_the_old_one_in_h
         [(172, "C", first[0]["verification_number"])]
     assert history[0]["replaced_by"]["batch_id"] == correction_batch
 
-    # The old statement's number no longer verifies; the new one does.
+    # The old statement's number no longer verifies (it says it was replaced); the new one does.
     old = await client.get(f"/api/results/verify/{first[0]['verification_number']}", params={"family_name": "Chen"})
     new = await client.get(f"/api/results/verify/{second[0]['verification_number']}", params={"family_name": "Chen"})
-    assert (old.status_code, new.status_code) == (404, 200) and new.json()["overall_score"] == 181
+    assert (old.status_code, new.status_code) == (410, 200) and new.json()["overall_score"] == 181
 
     report = (await client.get(f"/api/results/batches/{correction_batch}", headers=OPERATOR)).json()
     assert (report["results_stored"], report["results_corrected"]) == (1, 1)

@@ -21,7 +21,9 @@ from crs_shared.metrics import DUPLICATES
 from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.read_cache import ReadThroughCache
 from crs_shared.tokens import Revocations, TokenVerifier
-from results.domain.errors import BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed
+from results.domain.errors import (
+    BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed, VerificationSuperseded,
+)
 from results.domain.release import announced, announcement_due, released
 from results.domain.verification import canonical_verification_number, family_names_match, new_verification_number
 from results.repository import ResultsRepository, SittingTaken, VerificationNumberTaken
@@ -272,14 +274,22 @@ def verification_url(public_base_url: str, number: str) -> str:
 
 
 async def verify(deps: Dependencies, number: str, family_name: str) -> dict:
-    """The released, issued result with this number, if the family name is also right."""
+    """The released, issued result with this number, if the family name is also right.
+    VerificationSuperseded if such a result was since replaced by a correction."""
     canonical = canonical_verification_number(number)
     if canonical is None:
         raise VerificationFailed()
-    result = await deps.repository.released_by_verification_number(canonical, deps.clock.now())
-    if result is None or result["status"] != ISSUED or not family_names_match(result["family_name"], family_name):
-        raise VerificationFailed()
-    return result
+    now = deps.clock.now()
+    result = await deps.repository.released_by_verification_number(canonical, now)
+    if _verifies(result, family_name):
+        return result
+    if result is None and _verifies(await deps.repository.replaced_by_verification_number(canonical, now), family_name):
+        raise VerificationSuperseded()
+    raise VerificationFailed()
+
+
+def _verifies(result: dict | None, family_name: str) -> bool:
+    return result is not None and result["status"] == ISSUED and family_names_match(result["family_name"], family_name)
 
 
 # Operators.

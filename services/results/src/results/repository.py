@@ -28,7 +28,11 @@ INDEXES = {
         _unique_index(SITTING_INDEX),
         _unique_index(VERIFICATION_NUMBER_INDEX),
     ],
-    HISTORY: [IndexModel([("result_id", ASCENDING), ("replaced_at", ASCENDING)])],
+    HISTORY: [
+        IndexModel([("result_id", ASCENDING), ("replaced_at", ASCENDING)]),
+        # Verification tells a replaced version's number (410) from an unknown one (404).
+        IndexModel([("verification_number", ASCENDING)]),
+    ],
     BATCH_PARTS: [
         IndexModel([("batch_id", ASCENDING), ("part", ASCENDING)]),
         IndexModel([("announced_at", ASCENDING), ("release_at", ASCENDING)]),
@@ -106,6 +110,10 @@ class ResultsRepository:
 
     async def released_by_verification_number(self, number: str, now: datetime) -> dict | None:
         return await self._results.find_one({"verification_number": number, **_released_at(now)})
+
+    async def replaced_by_verification_number(self, number: str, now: datetime) -> dict | None:
+        """A released version with this number that a correction replaced."""
+        return await self._history.find_one({"verification_number": number, **_released_at(now)})
 
     async def batch_parts(self, batch_id: str) -> list[dict]:
         return [doc async for doc in self._parts.find({"batch_id": batch_id}).sort("part", ASCENDING)]
