@@ -71,7 +71,8 @@ async def test_sigterm_during_a_results_batch_loses_nothing_and_stores_nothing_t
         stored_by_first = await parts_stored()
         assert stored_by_first < PARTS, "the whole batch was stored before the SIGTERM; nothing was left to prove"
         assert shutdown_steps(first.log()) == [
-            "shutdown: stopped consuming", "shutdown: in-flight handlers finished", "shutdown: connections closed"]
+            "shutdown: periodic tasks stopped", "shutdown: stopped consuming", "shutdown: in-flight handlers finished",
+            "shutdown: outbox flushed", "shutdown: connections closed"]
         assert '"unfinished": 0' in first.log()
 
         second = processes("results", env, tmp_path)
