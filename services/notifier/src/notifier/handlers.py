@@ -14,13 +14,13 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock
-from crs_shared.domain.exams import ISSUED, check_part, find_exam
+from crs_shared.domain.exams import ISSUED, find_exam
 from crs_shared.messaging.contracts import (
     CandidateRegistered,
     LoginLocked,
     PasswordChanged,
     PasswordResetRequested,
-    ResultsPublished,
+    ResultsReleased,
 )
 from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
@@ -97,9 +97,9 @@ async def _record(deps: Dependencies, envelope: Envelope, handler: str,
 
 async def _add(deps: Dependencies, session: Session, now: datetime, drafts: list[tuple[dict, dict]],
                due_at: datetime | None = None) -> list[dict]:
-    """Rows of (draft, contact) pairs, less those already written."""
+    """Rows of (draft, contact) pairs, less those already written, one per row id."""
     known = await deps.repository.known_ids(session, [email["_id"] for email, _ in drafts])
-    drafts = [(email, contact) for email, contact in drafts if email["_id"] not in known]
+    drafts = list({email["_id"]: (email, contact) for email, contact in drafts if email["_id"] not in known}.values())
     leases = deps.handover_leases(now, len(drafts))
     return await deps.repository.add_notifications(session, [
         new_notification(email, contact, now=now, lease=lease, due_at=due_at)
@@ -145,24 +145,40 @@ def results_context(exam: str, session: str) -> dict:
     return {"exam_name": found.name if found else exam, "session": session}
 
 
-async def on_results_published(deps: Dependencies, envelope: Envelope, event: ResultsPublished) -> None:
-    """One "your result is available" email per registered candidate with an issued result, due at
-    `release_at`: one per candidate, exam and session, whatever the batch or part. Candidates not
-    registered (yet) get no email; withheld and pending results get none, and neither do records
-    the results service refuses (the same `check_part` decides)."""
+async def on_results_released(deps: Dependencies, envelope: Envelope, event: ResultsReleased) -> None:
+    """The results emails of results the candidates can now see in GET /api/results/me (the results
+    service publishes this once they are stored and released; a refused record is never in it).
+    Per issued result: "now available", one per candidate, exam and session whatever the batch or
+    part; for a correction of a result the candidate was told of, "has been updated" instead. A
+    candidate with no contact yet gets the email kept as a draft, sent after its confirmation.
+    Withheld and pending results get no email."""
     exam = find_exam(event.exam)
     code = exam.code if exam else event.exam
-    valid, _refused = check_part(exam or event.exam, event.results)
-    candidate_ids = sorted({r.candidate_id for r in valid if r.status == ISSUED})
-    source = f"{code}:{event.session}"
+    context = results_context(code, event.session)
+    issued = [r for r in event.results if r.status == ISSUED]
+
+    def ready_id(candidate_id: str) -> str:
+        return notification_id(f"{code}:{event.session}", candidate_id, Kind.RESULTS_READY)
 
     async def work(session: Session, now: datetime) -> list[dict]:
-        contacts = [c for c in await deps.repository.find_contacts(session, candidate_ids) if registered(c)]
-        drafts = [(draft(Kind.RESULTS_READY, source, c["_id"], envelope, results_context(code, event.session),
-                         exam=code, session=event.session), c) for c in contacts]
-        return await _add(deps, session, now, drafts, due_at=event.release_at)
+        contacts = {c["_id"]: c for c in await deps.repository.find_contacts(session, [r.candidate_id for r in issued])}
+        told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction])
+        emails, waiting = [], {}
+        for result in issued:
+            if ready_id(result.candidate_id) in told:
+                kind, source = Kind.RESULTS_UPDATED, result.result_id
+            else:
+                kind, source = Kind.RESULTS_READY, f"{code}:{event.session}"
+            email = draft(kind, source, result.candidate_id, envelope, context, exam=code, session=event.session)
+            contact = contacts.get(result.candidate_id)
+            if registered(contact):
+                emails.append((email, contact))
+            elif email["_id"] not in {d["_id"] for d in (contact or {}).get("waiting", [])}:
+                waiting.setdefault(result.candidate_id, []).append(email)
+        await deps.repository.keep_waiting(session, waiting)
+        return await _add(deps, session, now, emails)
 
-    await _record(deps, envelope, "on_results_published", work)
+    await _record(deps, envelope, "on_results_released", work)
 
 
 async def on_login_locked(deps: Dependencies, envelope: Envelope, event: LoginLocked) -> None:
