@@ -35,8 +35,8 @@ from crs_tools.record_spool import RecordSpool
 EXAM, SESSION, BOARD = "B2_FIRST", "2026-06", "bench"
 PASSWORD = "benchmark42"  # every made-up candidate's password; its hash is made once
 PUBLISH_WINDOW = 500  # registrations awaiting their confirms at once
-# results and notifier each consume ResultsPublished from a queue of their own.
-RESULTS_PUBLISHED_QUEUES = 2
+# Only results consumes ResultsPublished; the notifier mails from the ResultsReleased it publishes.
+RESULTS_PUBLISHED_QUEUES = 1
 POLL_SECONDS = 0.1  # the batch report: when results are readable is known to this precision
 # How long one poll of the batch report may take: a results service busy storing parts on a loaded
 # machine has taken over httpx's default 5 s, and a late answer means "not yet", not a failed run.
