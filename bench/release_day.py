@@ -9,7 +9,9 @@ import csv
 import os
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,8 +35,8 @@ from crs_tools.record_spool import RecordSpool
 EXAM, SESSION, BOARD = "B2_FIRST", "2026-06", "bench"
 PASSWORD = "benchmark42"  # every made-up candidate's password; its hash is made once
 PUBLISH_WINDOW = 500  # registrations awaiting their confirms at once
-# results and notifier each consume ResultsPublished from a queue of their own.
-RESULTS_PUBLISHED_QUEUES = 2
+# Only results consumes ResultsPublished; the notifier mails from the ResultsReleased it publishes.
+RESULTS_PUBLISHED_QUEUES = 1
 POLL_SECONDS = 0.1  # the batch report: when results are readable is known to this precision
 # How long one poll of the batch report may take: a results service busy storing parts on a loaded
 # machine has taken over httpx's default 5 s, and a late answer means "not yet", not a failed run.
@@ -56,6 +58,15 @@ class Candidates:
 def mail_files(folder: Path) -> set[str]:
     """The messages the capture server has stored (it renames each into place when complete)."""
     return {entry.name for entry in os.scandir(folder) if entry.name.endswith(".eml") and entry.name[0] != "."}
+
+
+def recipients(folder: Path, names: list[str]) -> Counter:
+    """How many of these messages went to each address (read from their To header only)."""
+    counts: Counter = Counter()
+    for name in names:
+        with (folder / name).open("rb") as f:
+            counts[BytesHeaderParser().parse(f)["To"]] += 1
+    return counts
 
 
 def stored_at_ns(name: str) -> int:
@@ -177,12 +188,15 @@ async def measure(system: System, candidates: Candidates, profiler: Profiler = n
                 wait_until(all_readable, timeout=deadline_for(n), what="every result readable"),
                 wait_until(all_emailed, timeout=deadline_for(n), what="every result email sent",
                            every=MAIL_POLL_SECONDS))
-    sent = sorted(stored_at_ns(name) for name in mail_files(system.mail_folder) - before)
+    new_mail = sorted(mail_files(system.mail_folder) - before)
+    sent = sorted(stored_at_ns(name) for name in new_mail)
+    sent_twice = sum(n - 1 for n in recipients(system.mail_folder, new_mail).values() if n > 1)
     first_email, last_email = (sent[0] - start_ns) / 1e9, (sent[-1] - start_ns) / 1e9
     sending = last_email - first_email
     return {
         "batch_id": batch_id, "results": n, "results_stored": report["results_stored"],
         "results_rejected": report["results_rejected"], "emails": len(sent),
+        "emails_beyond_one_per_recipient": sent_twice,
         "publish_seconds": published - start,
         "results_readable_seconds": readable - start,
         "first_email_seconds": first_email,
@@ -197,7 +211,7 @@ async def measure(system: System, candidates: Candidates, profiler: Profiler = n
         "peak_memory_mib": {name: round(peak_memory_mib(system.pid(name)), 1) for name in memory_of},
         "cpu_seconds_by_process": cpu,
         "profiles": profiles,
-        "new_mail": sorted(mail_files(system.mail_folder) - before),
+        "new_mail": new_mail,
     }
 
 

@@ -116,6 +116,8 @@ def print_tables(doc: dict, path: Path, console: Console | None = None) -> None:
                         _n(r["stages_over_floor"]["results_readable_over_bulk_insert"], 2))
         figures.add_row("", "emails/s vs one SMTP connection", _n(m["throughput_per_second"]["emails_sending"]),
                         _n(f["smtp"]["per_second"]), _n(r["emails_share_of_smtp_floor"], 2))
+        figures.add_row("", "emails beyond one a recipient", _n(m.get("emails_beyond_one_per_recipient", 0), 0),
+                        "0", "")
         figures.add_row("", "peak memory MiB (reg/auth/results/notifier)",
                         " / ".join(_n(v, 0) for v in m["peak_memory_mib"].values()), "", "")
         figures.add_row("", "busiest processes (CPU s)", _busiest(m["cpu_seconds_by_process"]), "", "")

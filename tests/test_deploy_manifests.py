@@ -164,7 +164,7 @@ def _consumer_queues() -> dict[str, set[str]]:
 
 def test_every_consumer_queue_has_a_keda_trigger_on_its_depth():
     code = _consumer_queues()
-    assert code["notifier"] >= {"notifier.results.published", "notifier.candidate.registered"}
+    assert code["notifier"] >= {"notifier.results.released", "notifier.candidate.registered"}
     scaled = _by_name("ScaledObject")
     for name, queues in code.items():
         spec = scaled[name]["spec"]

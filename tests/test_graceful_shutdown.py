@@ -71,7 +71,8 @@ async def test_sigterm_during_a_results_batch_loses_nothing_and_stores_nothing_t
         stored_by_first = await parts_stored()
         assert stored_by_first < PARTS, "the whole batch was stored before the SIGTERM; nothing was left to prove"
         assert shutdown_steps(first.log()) == [
-            "shutdown: stopped consuming", "shutdown: in-flight handlers finished", "shutdown: connections closed"]
+            "shutdown: periodic tasks stopped", "shutdown: stopped consuming", "shutdown: in-flight handlers finished",
+            "shutdown: outbox flushed", "shutdown: connections closed"]
         assert '"unfinished": 0' in first.log()
 
         second = processes("results", env, tmp_path)
@@ -100,12 +101,11 @@ async def test_sigterm_while_emails_are_being_sent_sends_each_email_once(
 ):
     env = service_env(mongo_url, amqp_url, smtp.port, "notifier")
     # Sends spaced out, so the SIGTERM lands while the dispatcher has leased emails in hand; and
-    # fewer in hand than the defaults' 8 passes of 50, which a graceful stop sends: with them, all
-    # 300 could be in hand at the SIGTERM, leaving nothing for the next process. 5 a second, so
-    # that most emails are still unsent at the SIGTERM even when writing the 300 rows takes most
-    # of a minute (at 40 a second, 8 s of writing on a busy machine once let all 300 go first).
-    first = processes("notifier", env, tmp_path, SMTP_MAX_PER_SECOND="5", DISPATCH_PASSES="2",
-                      DISPATCH_BATCH_SIZE="5")
+    # fewer in hand than the pace alone allows (75: 5 a second for a quarter of the 60 s lease),
+    # which a graceful stop sends. 5 a second, so that most emails are still unsent at the SIGTERM
+    # even when writing the 300 rows takes most of a minute (at 40 a second, 8 s of writing on a
+    # busy machine once let all 300 go first).
+    first = processes("notifier", env, tmp_path, SMTP_MAX_PER_SECOND="5", DISPATCH_IN_FLIGHT="10")
     contacts = [registered() for _ in range(CONTACTS)]
     await publish(amqp_url, *[(envelope_for(c), c.ROUTING_KEY) for c in contacts])
 

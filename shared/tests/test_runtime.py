@@ -120,6 +120,41 @@ async def test_close_stops_consuming_finishes_the_handler_in_hand_then_flushes_t
     assert (steps[0]["in_flight"], steps[1]["unfinished"], steps[2]["published"]) == (1, 0, 1)
 
 
+async def test_a_periodic_task_outlives_a_failed_pass_and_close_lets_the_pass_in_hand_finish_first(
+        mongo_url, amqp_url, capsys):
+    configure_logging(SERVICE, json=True)
+    # Only close() will publish what the pass puts in the outbox.
+    runtime = ServiceRuntime(settings(mongo_url, amqp_url, outbox_poll_seconds=600), SERVICE, SystemClock())
+    passes, in_hand, release = [], asyncio.Event(), asyncio.Event()
+    changed = envelope_for(PasswordChanged(candidate_id="123456", changed_at="2026-11-25T10:30:00Z"))
+
+    async def work() -> None:
+        passes.append(len(passes) + 1)
+        if len(passes) == 1:
+            raise RuntimeError("the database is away")
+        in_hand.set()
+        await release.wait()
+        await runtime.outbox.insert_one(outbox_document(changed, PasswordChanged.ROUTING_KEY, SystemClock().now()))
+
+    await runtime.start({})
+    async with EventTap(amqp_url, PasswordChanged.ROUTING_KEY) as tap:
+        runtime.run_periodically("announcer", 0.01, work)
+        await asyncio.wait_for(in_hand.wait(), timeout=20)
+        closing = asyncio.create_task(runtime.close())
+        asyncio.get_running_loop().call_soon(release.set)  # after close() has begun
+        await asyncio.wait_for(closing, timeout=30)
+        await wait_until(lambda: _equals(_count(tap.messages), 1), what="the pass's event to be published")
+
+    assert passes == [1, 2]
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    [failed] = [line for line in lines if line["event"] == "periodic task failed; will retry"]
+    assert (failed["task"], failed["error"]) == (f"{SERVICE}-announcer", "RuntimeError('the database is away')")
+    steps = [line for line in lines if line["event"].startswith("shutdown:")]
+    assert [step["event"] for step in steps] == [
+        "shutdown: periodic tasks stopped", "shutdown: outbox flushed", "shutdown: connections closed"]
+    assert steps[1]["published"] == 1  # what the pass in hand wrote, once it had finished
+
+
 async def _equals(value, expected) -> bool:
     return await value == expected
 

@@ -62,7 +62,7 @@ class System:
         client = AsyncMongoClient(self.mongo_url, serverSelectionTimeoutMS=5000)
         try:
             db = client[self.stack.database("notifier")]
-            return (await db.contacts.count_documents({}) >= at_least
+            return (await db.contacts.count_documents({"email": {"$exists": True}}) >= at_least
                     and await db.notifications.count_documents({"status": "queued"}) == 0)
         finally:
             await client.close()

@@ -18,6 +18,7 @@ from crs_shared.messaging.contracts import (
     PasswordChanged,
     PasswordResetRequested,
     ResultsPublished,
+    ResultsReleased,
 )
 from crs_shared.messaging.topology import dead_letter_queue_name, queue_name
 from tests.reliability.traffic import Stack, Workload
@@ -26,7 +27,7 @@ from tests.support.waiting import wait_until
 
 SUBSCRIPTIONS = {
     "registration": [EntriesPublished], "auth": [CandidateRegistered], "results": [ResultsPublished, AccessRevoked],
-    "notifier": [CandidateRegistered, ResultsPublished, LoginLocked, PasswordResetRequested, PasswordChanged],
+    "notifier": [CandidateRegistered, ResultsReleased, LoginLocked, PasswordResetRequested, PasswordChanged],
 }
 QUEUES = [queue_name(service, event.ROUTING_KEY) for service, events in SUBSCRIPTIONS.items() for event in events]
 SUBJECT_KINDS = {"registration for the Results Service is confirmed": "confirmation", "is now available": "results_ready"}
@@ -69,7 +70,7 @@ class Outcome:
     emails: Tally
     emails_by_kind: dict[str, int]
     dead_lettered: dict[str, int]  # dead-letter queue -> messages in it
-    unsent: int  # notifications queued or in a mailing, outbox entries not yet published, messages waiting in queues
+    unsent: int  # notifications queued, outbox entries not yet published, messages waiting in queues
 
     @property
     def exact(self) -> bool:
@@ -119,8 +120,7 @@ class Ledger:
             stored = Counter([d["candidate_id"] async for d in db("results").results.find(
                 {"batch_id": self.workload.batch_id}, {"candidate_id": 1})])
             unsent = await db("notifier").notifications.count_documents({"status": "queued"})
-            unsent += await db("notifier").mailings.count_documents({})
-            for name in ("registration", "auth"):
+            for name in ("registration", "auth", "results"):
                 unsent += await db(name).outbox.count_documents({"sent_at": None})
         finally:
             await client.close()

@@ -5,7 +5,7 @@ result is stored twice and no email is sent twice."""
 import asyncio
 
 from crs_shared.faults import KILL_AFTER_HANDLE
-from crs_shared.messaging.contracts import ResultsPublished
+from crs_shared.messaging.contracts import ResultsPublished, ResultsReleased
 from crs_shared.messaging.topology import queue_name
 from tests.reliability.report import record
 from tests.support.waiting import wait_until
@@ -16,20 +16,23 @@ PROMISE = "A consumer that dies after its commit and before its ack: the redeliv
 async def test_a_consumer_killed_between_commit_and_ack_does_nothing_twice(mongo_url, amqp_url, smtp, make_system):
     # One message at a time in the doomed processes: a transaction left open by the kill would hold its
     # documents until the database reaps it (60 s), delaying its redelivery by as much (see docs/reliability.md).
-    doomed = {name: {KILL_AFTER_HANDLE: queue_name(name, ResultsPublished.ROUTING_KEY), "AMQP_PREFETCH": "1"}
-              for name in ("results", "notifier")}
-    system = make_system(mongo_url, amqp_url, smtp, faults=doomed)
+    # The notifier mails from what the results service releases, so it dies only after results is back.
+    doomed = {"results": ResultsPublished, "notifier": ResultsReleased}
+    system = make_system(mongo_url, amqp_url, smtp, faults={
+        name: {KILL_AFTER_HANDLE: queue_name(name, event.ROUTING_KEY), "AMQP_PREFETCH": "1"}
+        for name, event in doomed.items()})
     await system.register_early()
 
     logging_in = asyncio.ensure_future(system.candidates.log_in_all(system.workload.early))
     await system.board.publish_results()
-
-    async def both_killed() -> bool:
-        return all(system.stack[name].child.process.poll() is not None for name in doomed)
-    await wait_until(both_killed, timeout=60, what="results and notifier to kill themselves after a commit")
-    exit_codes = {name: system.stack[name].child.process.returncode for name in doomed}
-    stored_before_restart = await system.parts_stored()
+    exit_codes, stored_before_restart = {}, None
     for name in doomed:
+        async def killed() -> bool:
+            return system.stack[name].child.process.poll() is not None
+        await wait_until(killed, timeout=60, what=f"{name} to kill itself after a commit")
+        exit_codes[name] = system.stack[name].child.process.returncode
+        if stored_before_restart is None:
+            stored_before_restart = await system.parts_stored()
         assert "fault injection: killing this process" in system.stack[name].log()
         system.stack[name].stop()
         system.stack.start_one(name)  # without the hook

@@ -30,8 +30,10 @@ RETRYABLE = {429, 500, 502, 503, 504}
 
 class Stack(ServiceSet):
     def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path, **env: str):
-        # A dispatcher killed mid-send holds its lease this long (60 s by default): short, to keep the tests short.
-        super().__init__(mongo_url, amqp_url, smtp_port, folder, **{"SEND_LEASE_SECONDS": "5", **env})
+        # A dispatcher killed mid-send holds its lease this long (60 s by default): short, to keep the
+        # tests short; a send may take at most a quarter of it.
+        short_lease = {"SEND_LEASE_SECONDS": "6", "SMTP_TIMEOUT_SECONDS": "1.5"}
+        super().__init__(mongo_url, amqp_url, smtp_port, folder, **(short_lease | env))
 
 
 @dataclass(frozen=True)

@@ -136,12 +136,13 @@ class RabbitVhosts:
 
 
 class SmtpCapture:
-    """The same capture server `make run` uses, on a free port, writing to a folder of the test's."""
+    """The same capture server `make run` uses, on a free port, writing to a folder of the test's;
+    `delay_seconds` makes it answer each message that much later."""
 
-    def __init__(self, folder: Path, port: int | None = None):
+    def __init__(self, folder: Path, port: int | None = None, delay_seconds: float = 0.0):
         self.folder = folder
         self.port = port or free_port()
-        self.controller = smtp_capture.start(folder, "127.0.0.1", self.port)
+        self.controller = smtp_capture.start(folder, "127.0.0.1", self.port, delay_seconds)
 
     def messages(self) -> list[EmailMessage]:
         return [

@@ -1,14 +1,10 @@
-"""Delivery through trouble: SMTP outages, permanent refusals, embargoes and restarts."""
-
-from datetime import UTC, datetime, timedelta
+"""Delivery through trouble: SMTP outages and permanent refusals. (An embargo is the results
+service's: it releases the results, and their emails, at `release_at`; tests/test_results_emails.py.)"""
 
 from aiosmtpd.controller import Controller
 
-from crs_shared.clock import ManualClock
-from crs_shared.messaging.contracts import PasswordResetRequested
 from notifier.main import create_app
 from services.notifier.tests.conftest import registered
-from services.notifier.tests.test_emails import results_part
 from tests.support.apps import serving
 from tests.support.broker import envelope_for, publish
 from tests.support.infrastructure import SmtpCapture, free_port
@@ -89,57 +85,3 @@ async def test_a_permanent_refusal_is_marked_failed_listed_and_can_be_retried(se
     finally:
         if refusing.loop.is_running():
             refusing.stop()
-
-
-async def test_a_reset_email_refused_for_good_leaves_no_link_in_the_database_and_is_not_queued_again(settings):
-    port = free_port()
-    refusing = Controller(RefusingHandler(), hostname="127.0.0.1", port=port)
-    refusing.start()
-    settings = settings.model_copy(update={"smtp_port": port})
-    contact = registered()
-    reset = PasswordResetRequested(candidate_id=contact.candidate_id, expires_at=datetime.now(UTC),
-                                   reset_url="https://results.example.org/reset-password?token=SECRET123")
-    try:
-        async with serving(create_app(settings)) as http:
-            repository = http._transport.app.state.dependencies.repository
-
-            async def failed(kind: str) -> list[dict]:
-                return await repository.find({"candidate_id": contact.candidate_id, "kind": kind, "status": "failed"})
-            await publish(settings.amqp_url, (envelope_for(contact), contact.ROUTING_KEY))
-            await wait_until(lambda: failed("registration_confirmation"), what="the confirmation refused")
-            await publish(settings.amqp_url, (envelope_for(reset), reset.ROUTING_KEY))
-            [row] = await wait_until(lambda: failed("password_reset"), what="the reset email refused")
-
-            assert "SECRET123" not in str(row) and row["context"]["given_name"] == contact.given_name
-            operator = {"Authorization": f"Bearer {settings.operator_token}"}
-            requeued = await http.post("/api/notifier/notifications/failed/retry", headers=operator)
-            assert requeued.json()["requeued"] == 1  # the confirmation only
-            assert await failed("password_reset") == [row]
-    finally:
-        refusing.stop()
-
-
-async def test_an_embargoed_batch_sends_nothing_before_release_and_survives_a_restart(settings, smtp):
-    clock = ManualClock(datetime.now(UTC))
-    contact = registered()
-    release_at = clock.now() + timedelta(hours=2)
-    part = results_part(contact.candidate_id, release_at=release_at)
-
-    async with serving(create_app(settings, clock)) as http:
-        app = http._transport.app
-        await publish(settings.amqp_url, (envelope_for(contact), contact.ROUTING_KEY))
-        await wait_until(lambda: _value(smtp.messages_to(contact.email)), what="the confirmation email")
-        await publish(settings.amqp_url, (envelope_for(part), part.ROUTING_KEY))
-        repository = app.state.dependencies.repository
-        await wait_until(lambda: repository.count_mailings({"candidate_ids": contact.candidate_id}),
-                         what="the results email to be scheduled")
-        clock.advance(timedelta(hours=2) - timedelta(seconds=1))
-        assert await app.state.dispatcher.dispatch_once() == 0  # one second early: nothing is due
-        assert len(smtp.messages_to(contact.email)) == 1
-    # The notifier restarts between scheduling and release; the schedule is in its database.
-    clock.advance(timedelta(seconds=2))
-    async with serving(create_app(settings, clock)):
-        async def results_email():
-            return [m for m in smtp.messages_to(contact.email) if "is now available" in m["Subject"]]
-        await wait_until(results_email, what="the results email after release_at")
-    assert len(smtp.messages_to(contact.email)) == 2

@@ -9,8 +9,8 @@ from crs_shared.messaging.contracts import (
     LoginLocked,
     PasswordChanged,
     PasswordResetRequested,
-    ResultRecord,
-    ResultsPublished,
+    ReleasedResult,
+    ResultsReleased,
 )
 from services.notifier.tests.conftest import registered
 from tests.support.broker import drain, envelope_for, publish
@@ -20,13 +20,13 @@ BASE = "http://127.0.0.1:8080"
 LATER = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 
 
-def results_part(candidate_id: str, **overrides) -> ResultsPublished:
-    record = ResultRecord(candidate_id=candidate_id, given_name="Amy", family_name="Chen", overall_score=176,
-                          grade="B", cefr_level="B2", status="issued",
-                          skills={"reading": 176, "writing": 176, "listening": 176, "speaking": 176, "use_of_english": 176})
-    fields = dict(board="Cambridge", batch_id=f"batch-{candidate_id}", part=1, parts=1, exam="FCE", session="2026-06",
-                  release_at=None, results=[record])
-    return ResultsPublished(**(fields | overrides))
+def results_part(candidate_id: str, **overrides) -> ResultsReleased:
+    """One candidate's issued result as the results service releases it."""
+    fields = dict(board="Cambridge", batch_id=f"batch-{candidate_id}", part=1, exam="B2_FIRST", session="2026-06",
+                  released_at=datetime.now(UTC),
+                  results=[ReleasedResult(candidate_id=candidate_id, result_id=f"r-{candidate_id}", status="issued",
+                                          correction=False)])
+    return ResultsReleased(**(fields | overrides))
 
 
 CASES = {
@@ -78,7 +78,7 @@ async def test_each_email_kind_in_each_language(notifier, smtp, kind, language):
     text = message.get_body(("plain",)).get_content()
     assert link in text and link in message.get_body(("html",)).get_content()
     if kind in ("login_locked", "password_reset", "password_changed"):
-        assert ("25 November 2026, 10:30 UTC" if language == "en" else "2026年11月25日 10:30 UTC") in text
+        assert ("25 November 2026, 18:30 Taiwan Standard Time" if language == "en" else "2026年11月25日 18:30 台北標準時間") in text
     if kind == "login_locked":  # the event's failed_attempts, passed on by the handler
         assert ("a wrong password 4 times in a row" if language == "en" else "連續輸入錯誤密碼 4 次") in text
 
@@ -98,49 +98,65 @@ async def test_the_reset_link_does_not_stay_in_the_database_once_sent(notifier, 
     assert "SECRET123" not in str(row)
 
 
-async def test_results_emails_go_only_to_registered_candidates_with_valid_issued_results(notifier, smtp):
+async def test_results_emails_go_to_issued_results_and_wait_for_candidates_not_registered(notifier, smtp):
     contact = await registered_contact(notifier, smtp, "en")
     withheld = await registered_contact(notifier, smtp, "en")
-    refused = await registered_contact(notifier, smtp, "en")
     part = results_part(contact.candidate_id)
     issued = part.results[0]
     part.results.append(issued.model_copy(update={"candidate_id": "NOTREG99"}))
-    part.results.append(ResultRecord(candidate_id=withheld.candidate_id, family_name="Chen", status="withheld"))
-    part.results.append(issued.model_copy(update={"candidate_id": refused.candidate_id, "grade": "A"}))
+    part.results.append(issued.model_copy(update={"candidate_id": withheld.candidate_id, "status": "withheld"}))
     await publish(notifier.app.state.settings.amqp_url, (envelope_for(part), part.ROUTING_KEY))
     await wait_until(lambda: _value(len(smtp.messages_to(contact.email)) == 2), what="the results email")
     repository = notifier.app.state.dependencies.repository
-    others = ["NOTREG99", withheld.candidate_id, refused.candidate_id]
+    others = ["NOTREG99", withheld.candidate_id]
     assert await repository.count({"kind": "results_ready", "candidate_id": {"$in": others}}) == 0
+    [waiting] = (await repository.find_contact(None, "NOTREG99"))["waiting"]
+    assert waiting["kind"] == "results_ready"
 
 
 async def test_a_candidate_in_two_parts_of_one_batch_or_a_part_sent_again_gets_one_email(notifier, smtp):
     contact = await registered_contact(notifier, smtp, "en")
-    first = results_part(contact.candidate_id, parts=2)
+    first = results_part(contact.candidate_id)
     parts = [first, first.model_copy(update={"part": 2}), first]  # the third: part 1 again, as a new event
     envelopes = [envelope_for(part) for part in parts]
     await publish(notifier.app.state.settings.amqp_url, *[(e, p.ROUTING_KEY) for e, p in zip(envelopes, parts)])
 
     deps = notifier.app.state.dependencies
-    handled = {"_id": {"$in": [f"on_results_published:{e.event_id}" for e in envelopes]}}
+    handled = {"_id": {"$in": [f"on_results_released:{e.event_id}" for e in envelopes]}}
 
     async def all_handled_and_sent():
-        return (await deps.inbox.count_documents(handled) == 3 and await deps.repository.count_mailings({}) == 0
+        return (await deps.inbox.count_documents(handled) == 3
+                and await deps.repository.count({"status": {"$ne": "sent"}}) == 0
                 and len(smtp.messages_to(contact.email)) >= 2)
-    await wait_until(all_handled_and_sent, what="the three parts handled and their mailing sent")
+    await wait_until(all_handled_and_sent, what="the three parts handled and their email sent")
     assert [m["Subject"] for m in smtp.messages_to(contact.email)][1:] == [
         "Your result for B2 First (FCE) 2026-06 is now available"]
 
 
-async def test_an_event_for_an_unknown_candidate_is_retried_then_dead_lettered(notifier, amqp_url):
-    event = LoginLocked(candidate_id="NOBODY1", locked_until=LATER, failed_attempts=4)
-    await publish(amqp_url, (envelope_for(event), event.ROUTING_KEY))
-    got = []
+async def test_an_email_for_a_candidate_not_yet_registered_waits_and_follows_the_confirmation(notifier, smtp, amqp_url):
+    contact = registered("en")
+    events = [LoginLocked(candidate_id=contact.candidate_id, locked_until=LATER, failed_attempts=4),
+              PasswordResetRequested(candidate_id=contact.candidate_id, reset_url=f"{BASE}/reset-password?token=early",
+                                     expires_at=LATER)]
+    envelopes = [envelope_for(event) for event in events]
+    await publish(amqp_url, *[(e, event.ROUTING_KEY) for e, event in zip(envelopes, events)])
+    deps = notifier.app.state.dependencies
 
-    async def dead_lettered():
-        got.extend(await drain(amqp_url, "notifier.login.locked.dlq", timeout=0.2))
-        return got
-    await wait_until(dead_lettered, timeout=30, what="the LoginLocked of an unknown candidate in the DLQ")
+    async def both_kept():
+        waiting = await deps.repository.find_contact(None, contact.candidate_id)
+        return waiting and len(waiting.get("waiting", [])) == 2
+    await wait_until(both_kept, what="both emails kept for the candidate, their events acked")
+
+    await publish(amqp_url, (envelope_for(contact), contact.ROUTING_KEY))
+
+    async def three_emails():
+        found = smtp.messages_to(contact.email)
+        return found if len(found) == 3 else None
+    first, *then = await wait_until(three_emails, what="the confirmation and the two emails after it")
+    assert first["Subject"] == "Your registration for the Results Service is confirmed"
+    assert sorted(m["Subject"] for m in then) == ["Reset your Results Service password",
+                                                   "Your Results Service account is locked"]
+    assert await drain(amqp_url, "notifier.login.locked.dlq", timeout=0.2) == []
 
 
 async def _value(value):

@@ -1,9 +1,11 @@
-"""Two notifier processes over 800 registrations and a batch of 800 results in two parts: 1,600
+"""Two notifier processes over 800 registrations and 800 released results in two parts: 1,600
 emails, none twice. (tests/test_scaling.py runs two replicas of every service together.)"""
 
 import httpx
 
-from crs_shared.messaging.contracts import ResultRecord, ResultsPublished
+from datetime import UTC, datetime
+
+from crs_shared.messaging.contracts import ReleasedResult, ResultsReleased
 from services.notifier.tests.conftest import registered
 from tests.support.broker import envelope_for, publish
 from tests.support.stack import ServiceProcess, service_env
@@ -20,11 +22,11 @@ async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, sm
         await publish(amqp_url, *[(envelope_for(c), c.ROUTING_KEY) for c in contacts])
         await wait_until(lambda: _count(smtp, RESULTS), timeout=240, what=f"{RESULTS} confirmation emails")
 
-        skills = {"reading": 176, "writing": 176, "listening": 176, "speaking": 176, "use_of_english": 176}
-        records = [ResultRecord(candidate_id=c.candidate_id, family_name="Chen", overall_score=176, grade="B", cefr_level="B2",
-                                skills=skills, status="issued") for c in contacts]
-        parts = [ResultsPublished(board="Cambridge", batch_id="replicas", part=i + 1, parts=2, exam="B2_FIRST",
-                                  session="2026-06", results=records[i * PART:(i + 1) * PART]) for i in range(2)]
+        records = [ReleasedResult(candidate_id=c.candidate_id, result_id=f"r-{c.candidate_id}", status="issued",
+                                  correction=False) for c in contacts]
+        parts = [ResultsReleased(board="Cambridge", batch_id="replicas", part=i + 1, exam="B2_FIRST", session="2026-06",
+                                 released_at=datetime.now(UTC), results=records[i * PART:(i + 1) * PART])
+                 for i in range(2)]
         await publish(amqp_url, *[(envelope_for(p), p.ROUTING_KEY) for p in parts])
         await wait_until(lambda: _count(smtp, 2 * RESULTS), timeout=240, what=f"{RESULTS} results emails")
 

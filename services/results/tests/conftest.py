@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+from prometheus_client import REGISTRY
 
 from crs_shared.clock import ManualClock
 from crs_shared.domain.exams import EXAMS, grade_and_cefr
@@ -96,3 +97,10 @@ async def publish_results(amqp_url: str, client, records: list[ResultRecord], **
     batch_id = part_options.pop("batch_id", None) or new_batch_id()
     await publish_parts(amqp_url, client, results_part(records, batch_id=batch_id, **part_options))
     return batch_id
+
+
+def repeats_handled() -> float:
+    """ResultsPublished deliveries this process has handled as repeats (the same event, or the same part
+    under a new event id)."""
+    return REGISTRY.get_sample_value("events_duplicate_total",
+                                     {"service": "results", "event_type": "ResultsPublished"}) or 0.0

@@ -245,6 +245,33 @@ async def test_verification_needs_the_number_and_the_family_name(client, amqp_ur
     assert operator_style.status_code == 422  # family_name itself is missing
 
 
+async def test_a_number_a_correction_replaced_answers_410_superseded_without_the_new_figures(client, amqp_url, clock):
+    candidate_id = new_candidate_id()
+    await publish_results(amqp_url, client, [record(candidate_id, overall=172)])  # C, B2
+    [replaced] = await my_results(client, candidate_id, clock)
+    await publish_results(amqp_url, client, [record(candidate_id, overall=185)])  # A, C1
+    [current] = await my_results(client, candidate_id, clock)
+
+    superseded = await client.get(f"/api/results/verify/{replaced['verification_number']}",
+                                  params={"family_name": "chen"})
+    assert superseded.status_code == 410
+    assert superseded.json() == {
+        "code": "superseded",
+        "detail": "This result has been replaced by a corrected result. "
+                  "Ask the candidate for their latest Statement of Results.",
+    }
+    verified = await client.get(f"/api/results/verify/{current['verification_number']}", params={"family_name": "Chen"})
+    assert verified.status_code == 200
+    assert (verified.json()["overall_score"], verified.json()["grade"]) == (185, "A")
+
+    # Only with the right family name; an unknown number stays 404.
+    wrong_name = await client.get(f"/api/results/verify/{replaced['verification_number']}",
+                                  params={"family_name": "Wong"})
+    unknown = await client.get("/api/results/verify/2222-3333-4444", params={"family_name": "Chen"})
+    assert (wrong_name.status_code, unknown.status_code) == (404, 404)
+    assert wrong_name.json() == unknown.json() and unknown.json()["code"] == "not_found"
+
+
 async def test_verification_is_rate_limited_per_client(client, amqp_url, clock):
     client.app.state.verify_limiter = RateLimiter(clock, per_minute=6, burst=3)  # one every 10 seconds
     for _ in range(3):

@@ -1,10 +1,9 @@
 """Consuming ResultsPublished against real RabbitMQ and SecantusDB: bulk, idempotent, corrections."""
 
-from prometheus_client import REGISTRY
-
 from crs_shared.messaging.contracts import ResultRecord
 from services.results.tests.conftest import (
-    OPERATOR, bearer, new_batch_id, new_candidate_id, publish_parts, publish_results, record, results_part,
+    OPERATOR, bearer, new_batch_id, new_candidate_id, publish_parts, publish_results, record, repeats_handled,
+    results_part,
 )
 from tests.support.broker import envelope_for, publish
 from tests.support.waiting import wait_until
@@ -42,13 +41,13 @@ async def test_a_5000_record_batch_out_of_order_with_a_repeated_part_is_stored_e
     envelopes = {p.part: envelope_for(p) for p in parts}
 
     # Out of order; part 2 delivered twice as the same event, part 4 sent again by the board as a new event.
-    repeats_before = _repeats()
+    repeats_before = repeats_handled()
     await publish(amqp_url, *[(envelopes[n], "results.published") for n in (3, 1, 5, 2, 4)],
                   (envelopes[2], "results.published"), (envelope_for(parts[3]), "results.published"))
 
     report = await wait_until(lambda: _complete_report(client, batch_id), timeout=60, what="the batch report to be complete")
     repository = client.app.state.dependencies.repository
-    await wait_until(lambda: _async(_repeats() - repeats_before >= 2), what="both repeats to be handled")
+    await wait_until(lambda: _async(repeats_handled() - repeats_before >= 2), what="both repeats to be handled")
 
     stored = await repository.find_results({"batch_id": batch_id})
     valid = {r.candidate_id for p in parts for r in p.results} - set(bad)
@@ -72,10 +71,6 @@ async def _complete_report(client, batch_id: str):
     return response.json() if response.status_code == 200 and response.json()["complete"] else None
 
 
-def _repeats() -> float:
-    return REGISTRY.get_sample_value("events_duplicate_total", {"service": "results", "event_type": "ResultsPublished"}) or 0.0
-
-
 async def _async(value):
     return value
 
@@ -97,10 +92,10 @@ async def test_a_correction_replaces_the_shown_result_and_keeps_the_old_one_in_h
         [(172, "C", first[0]["verification_number"])]
     assert history[0]["replaced_by"]["batch_id"] == correction_batch
 
-    # The old statement's number no longer verifies; the new one does.
+    # The old statement's number no longer verifies (it says it was replaced); the new one does.
     old = await client.get(f"/api/results/verify/{first[0]['verification_number']}", params={"family_name": "Chen"})
     new = await client.get(f"/api/results/verify/{second[0]['verification_number']}", params={"family_name": "Chen"})
-    assert (old.status_code, new.status_code) == (404, 200) and new.json()["overall_score"] == 181
+    assert (old.status_code, new.status_code) == (410, 200) and new.json()["overall_score"] == 181
 
     report = (await client.get(f"/api/results/batches/{correction_batch}", headers=OPERATOR)).json()
     assert (report["results_stored"], report["results_corrected"]) == (1, 1)
@@ -112,9 +107,9 @@ async def test_the_same_part_sent_again_changes_nothing(client, amqp_url, clock)
     await publish_parts(amqp_url, client, part)
     before = (await client.get("/api/results/me", headers=bearer(candidate_id, clock))).json()
 
-    repeats_before = _repeats()
+    repeats_before = repeats_handled()
     await publish(amqp_url, (envelope_for(part), part.ROUTING_KEY))
-    await wait_until(lambda: _async(_repeats() > repeats_before), what="the repeated part to be handled")
+    await wait_until(lambda: _async(repeats_handled() > repeats_before), what="the repeated part to be handled")
     after = (await client.get("/api/results/me", headers=bearer(candidate_id, clock))).json()
     assert after == before
     assert await client.app.state.dependencies.repository.history(before["results"][0]["result_id"]) == []

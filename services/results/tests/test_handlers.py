@@ -13,6 +13,7 @@ from pymongo.errors import BulkWriteError
 
 from crs_shared.clock import ManualClock
 from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
+from crs_shared.messaging.outbox import OUTBOX_COLLECTION
 from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes, run_in_transaction
 from crs_shared.read_cache import ReadThroughCache
 from results import handlers
@@ -38,7 +39,8 @@ async def deps(mongo_url, commands):
     await ensure_indexes(db, {**INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
     repository, clock = ResultsRepository(db), ManualClock()
     deps = handlers.Dependencies(
-        mongo=client, repository=repository, inbox=db[INBOX_COLLECTION], clock=clock, verifier=None, revocations=None,
+        mongo=client, repository=repository, outbox=db[OUTBOX_COLLECTION], inbox=db[INBOX_COLLECTION], clock=clock,
+        verifier=None, revocations=None,
         candidate_results=ReadThroughCache(repository.candidates_results, ttl_seconds=1.0, max_entries=100,
                                            clock=clock),
         public_base_url="http://crs.test")
@@ -58,8 +60,8 @@ async def test_a_part_of_1000_results_costs_a_handful_of_round_trips(deps, comma
     await handlers.store_results(deps, envelope_for(part), part)
     sent = list(commands.names)
     assert await deps.repository.count_results({"batch_id": part.batch_id}) == 1000
-    # inbox find + insert, part find, one bulk insert, the part's report, commit: a sitting's first
-    # results are not looked for
+    # inbox find + insert, part find, one bulk insert, the part's report, its announcement, commit: a
+    # sitting's first results are not looked for
     assert len(sent) <= 7 and sent.count("find") == 2, sent
 
     # A correction of all 1000: the write as new is refused at once, then written again with the

@@ -1,8 +1,9 @@
 """What every service process owns: its MongoDB database, its broker connection, the publisher and
-outbox relay, and its consumers. Each service's lifespan builds one and closes it."""
+outbox relay, its consumers and its periodic tasks. Each service's lifespan builds one and closes it."""
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
@@ -38,6 +39,43 @@ async def connect_broker(url: str, attempts: int = 30) -> AbstractRobustConnecti
     raise AssertionError("unreachable")
 
 
+class PeriodicTask:
+    """Runs `work()` every `seconds` until stopped. A pass that fails is logged, and the next one
+    tries again: the task must outlive broker and database outages, as the outbox relay does."""
+
+    def __init__(self, name: str, seconds: float, work: Callable[[], Awaitable[object]]):
+        self.name = name
+        self._seconds = seconds
+        self._work = work
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._work()
+            except Exception as exc:
+                log.warning("periodic task failed; will retry", task=self.name, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._seconds)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Lets the pass in hand finish (up to `grace_seconds`), then ends the task."""
+        self._stopping.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace_seconds)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            log.warning("shutdown: periodic task cancelled mid-pass", task=self.name)
+
+
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, service: str, clock: Clock):
         self.settings = settings
@@ -50,6 +88,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task | None = None
         self._consumers: list[QueueConsumer] = []
+        self._periodic: list[PeriodicTask] = []
 
     @property
     def outbox(self):
@@ -89,6 +128,12 @@ class ServiceRuntime:
             await consumer.start()
             self._consumers.append(consumer)
 
+    def run_periodically(self, name: str, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+        """Runs `work()` every `seconds` from now until close()."""
+        task = PeriodicTask(f"{self.service}-{name}", seconds, work)
+        task.start()
+        self._periodic.append(task)
+
     def wake_relay(self) -> None:
         if self.relay is not None:
             self.relay.wake()
@@ -114,7 +159,12 @@ class ServiceRuntime:
         log.info("shutdown: in-flight handlers finished", unfinished=sum(unfinished))
 
     async def close(self) -> None:
-        """Graceful: stop consuming, finish in-flight work, flush the outbox, then disconnect."""
+        """Graceful: stop the periodic tasks and consuming, finish in-flight work, flush the outbox,
+        then disconnect."""
+        periodic, self._periodic = self._periodic, []
+        if periodic:
+            await asyncio.gather(*(task.stop(self.settings.shutdown_grace_seconds) for task in periodic))
+            log.info("shutdown: periodic tasks stopped", tasks=[task.name for task in periodic])
         await self.stop_consuming()
         if self._relay_task is not None:
             published = await self.relay.stop()

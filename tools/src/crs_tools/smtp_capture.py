@@ -16,12 +16,15 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 class EmlFolderHandler:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, delay_seconds: float = 0.0):
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self._sequence = itertools.count()
+        self._delay = delay_seconds
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._delay:  # a slow mail server, for tests: the answer comes this much later
+            await asyncio.sleep(self._delay)
         name = f"{time.time_ns()}-{os.getpid()}-{next(self._sequence)}.eml"
         temporary = self.folder / f".{name}.tmp"
         temporary.write_bytes(envelope.original_content or envelope.content)
@@ -29,8 +32,9 @@ class EmlFolderHandler:
         return "250 Message accepted for delivery"
 
 
-def start(folder: Path, host: str = "127.0.0.1", port: int = 1025) -> Controller:
-    controller = Controller(EmlFolderHandler(folder), hostname=host, port=port, data_size_limit=10 * 1024 * 1024)
+def start(folder: Path, host: str = "127.0.0.1", port: int = 1025, delay_seconds: float = 0.0) -> Controller:
+    controller = Controller(EmlFolderHandler(folder, delay_seconds), hostname=host, port=port,
+                            data_size_limit=10 * 1024 * 1024)
     controller.start()
     return controller
 

@@ -26,9 +26,9 @@ from crs_shared.messaging.contracts import (
     PasswordChanged,
     PasswordResetRequested,
 )
-from crs_shared.messaging.envelope import Envelope, new_envelope
+from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
-from crs_shared.messaging.outbox import add_to_outbox
+from crs_shared.messaging.outbox import add_event
 from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.passwords import Passwords
 from crs_shared.tokens import TokenVerifier
@@ -55,11 +55,7 @@ class Dependencies:
 
 
 async def _add_event(deps: Dependencies, session: Session, event: EventPayload, now: datetime) -> None:
-    envelope = new_envelope(
-        event_type=event.EVENT_TYPE, event_version=event.EVENT_VERSION, payload=event, producer=SERVICE,
-        correlation_id=current_correlation_id(), occurred_at=now,
-    )
-    await add_to_outbox(deps.outbox, session, envelope, event.ROUTING_KEY, now)
+    await add_event(deps.outbox, session, event, producer=SERVICE, correlation_id=current_correlation_id(), now=now)
 
 
 async def store_credentials(deps: Dependencies, envelope: Envelope, event: CandidateRegistered) -> None:

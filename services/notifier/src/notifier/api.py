@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
 from crs_shared.http import DomainError, DomainErrorBody, operator_bearer, operator_token_matches
+from notifier import handlers
 from notifier.schemas import FailedNotification, FailedNotifications, Requeued
 
 router = APIRouter(prefix="/api/notifier")
@@ -33,7 +34,4 @@ async def failed_notifications(request: Request) -> FailedNotifications:
 @router.post("/notifications/failed/retry", response_model=Requeued, responses=ERRORS,
              dependencies=[Depends(operator)])
 async def retry_failed(request: Request) -> Requeued:
-    deps = request.app.state.dependencies
-    requeued = await deps.repository.requeue_failed(deps.clock.now())
-    deps.after_commit()
-    return Requeued(requeued=requeued)
+    return Requeued(requeued=await handlers.requeue_failed(request.app.state.dependencies))

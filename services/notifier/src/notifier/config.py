@@ -1,4 +1,6 @@
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
 
 from crs_shared.config import DEV_SECRET, ServiceSettings
 
@@ -7,25 +9,47 @@ class Settings(ServiceSettings):
     port: int = Field(8004, validation_alias="NOTIFIER_PORT")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
-    smtp_timeout_seconds: float = 10.0
-    smtp_connections: int = 8
+    # The longest one send may take, connection included; below half the lease (checked below).
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    smtp_connections: int = Field(8, ge=1)
     smtp_max_per_second: float = 0.0  # 0: no limit
     mail_from: str = "Candidate Results Service <results@results.example.org>"
     reply_to: str = "support@results.example.org"
     centre_name: str = "Candidate Results Service"
+    # Times in emails are shown in the centre's zone, and the text names it; the data stays in UTC.
+    centre_timezone: str = "Asia/Taipei"
 
     dispatch_poll_seconds: float = 0.5
-    dispatch_batch_size: int = 50
-    # Passes at once: one leases, or waits for its sends to be recorded, while others send. One per
-    # SMTP connection keeps them busy on release day (bench/README.md, change 30).
-    dispatch_passes: int = Field(8, ge=1)
-    # Sends recorded per database write (a crash re-sends at most this many, with their Message-ID).
+    # Rows one search leases, or one turn takes from the hand-over.
+    dispatch_batch_size: int = Field(50, ge=1)
+    # The most emails taken up and not yet sent at once; fewer when the SMTP pool is slower than
+    # that many in a quarter of the lease (notifier.domain.in_flight).
+    dispatch_in_flight: int = Field(400, ge=1)
+    # Sends recorded per database write at most (a crash re-sends at most these, with their Message-ID).
     dispatch_record_group: int = Field(20, ge=1)
     # Rows just committed, waiting in memory for the dispatcher (see notifier.dispatcher).
     dispatch_handover_limit: int = Field(1000, ge=1)
     # A send that fails for a passing reason (server down, 4xx) is retried with backoff for this long.
     retry_for_seconds: float = 24 * 3600
-    send_lease_seconds: float = 60.0
+    send_lease_seconds: float = Field(60.0, gt=0)
     send_retry_base_seconds: float = 5.0
     send_retry_max_seconds: float = 600.0
     operator_token: str = Field(DEV_SECRET, repr=False)
+
+    @field_validator("centre_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Taipei)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _a_send_ends_within_its_lease(self):
+        # A send starts with at least half a lease left; it must end, and be recorded, before the
+        # lease does, or another dispatcher could take the row and send it again.
+        if self.smtp_timeout_seconds > self.send_lease_seconds / 4:
+            raise ValueError(f"smtp_timeout_seconds ({self.smtp_timeout_seconds:g}) must be at most a quarter of "
+                             f"send_lease_seconds ({self.send_lease_seconds:g})")
+        return self

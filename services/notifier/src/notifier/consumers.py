@@ -8,7 +8,7 @@ from crs_shared.messaging.contracts import (
     LoginLocked,
     PasswordChanged,
     PasswordResetRequested,
-    ResultsPublished,
+    ResultsReleased,
 )
 from notifier import handlers
 
@@ -16,7 +16,7 @@ from notifier import handlers
 def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
     return [
         Subscription(CandidateRegistered, partial(handlers.on_candidate_registered, deps)),
-        Subscription(ResultsPublished, partial(handlers.on_results_published, deps)),
+        Subscription(ResultsReleased, partial(handlers.on_results_released, deps)),
         Subscription(LoginLocked, partial(handlers.on_login_locked, deps)),
         Subscription(PasswordResetRequested, partial(handlers.on_password_reset_requested, deps)),
         Subscription(PasswordChanged, partial(handlers.on_password_changed, deps)),

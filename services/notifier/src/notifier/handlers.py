@@ -1,6 +1,10 @@
 """One async function per event. Each records what to send in the notifier's own database, in
 one transaction with the inbox, then hands the new rows to this process's dispatcher, which sends
-them when they are due."""
+them when they are due.
+
+An email for a candidate the notifier has no contact for yet is kept as a draft in that
+candidate's contact document (`notifier.repository`) and acked; when CandidateRegistered comes,
+the drafts become rows that follow the confirmation: due once it is sent (or has failed)."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -10,26 +14,24 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock
-from crs_shared.domain.exams import ISSUED, check_part, find_exam
+from crs_shared.domain.exams import ISSUED, find_exam
 from crs_shared.messaging.contracts import (
     CandidateRegistered,
     LoginLocked,
     PasswordChanged,
     PasswordResetRequested,
-    ResultsPublished,
+    ResultsReleased,
 )
 from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
 from crs_shared.mongo import Session
 from notifier.domain.notifications import Kind, Status, notification_id
-from notifier.repository import NotifierRepository
+from notifier.repository import FOLLOWS, NotifierRepository
 
 SERVICE = "notifier"
-
-
-class UnknownContact(Exception):
-    """An event about a candidate whose CandidateRegistered has not reached the notifier (yet).
-    Transient: the consumer retries, then dead-letters it."""
+# Emails the operator may queue again once failed: their context (erased when they failed) is
+# written again from the contact and the row. A lock notice or reset link is stale by then.
+REQUEUED_KINDS = (Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY, Kind.RESULTS_UPDATED)
 
 
 @dataclass(frozen=True)
@@ -40,64 +42,47 @@ class Dependencies:
     clock: Clock
     after_commit: Callable[[], None]  # rows may be due: wake the dispatcher
     hand_over: Callable[[list[dict]], Awaitable[None]]  # rows just committed, to this process's dispatcher
-    hand_over_mailings: Callable[[list[dict]], Awaitable[None]]  # mailings just committed, likewise
-    handover_lease: Callable[[datetime], dict]  # the lease a row due at once is written with, for that dispatcher
+    # The leases rows due at once are written with, for that dispatcher (None: left to any search).
+    handover_leases: Callable[[datetime, int], list[dict | None]]
 
 
-def new_notification(
-    kind: Kind, source: str, envelope: Envelope, contact: dict, context: dict, *, now: datetime, lease: dict,
-    due_at: datetime | None = None,
-) -> dict:
-    """A queued row. One due at once is written already leased (`lease`) to this process's
-    dispatcher, which is handed it after the commit and sends it without leasing it again; one due
-    later is free to take from its due time (`lease_until`, see `notifier.repository`)."""
-    due_at = due_at or now
+def draft(kind: Kind, source: str, candidate_id: str, envelope: Envelope, context: dict, **fields) -> dict:
+    """An email before it has its contact: what its row needs besides the contact."""
+    return {"_id": notification_id(source, candidate_id, kind), "kind": str(kind), "candidate_id": candidate_id,
+            "context": context, "event_id": envelope.event_id, "correlation_id": envelope.correlation_id, **fields}
+
+
+def context_for(contact: dict, row: dict) -> dict:
+    """What the templates of a row need: the candidate's names and the email's own data."""
     names = {"candidate_id": contact["_id"], "given_name": contact["given_name"], "family_name": contact["family_name"]}
-    return {
-        "_id": notification_id(source, contact["_id"], kind),
-        "kind": str(kind),
-        "candidate_id": contact["_id"],
-        "email": contact["email"],
-        "language": contact["language"],
-        "context": names | context,
-        "event_id": envelope.event_id,
-        "correlation_id": envelope.correlation_id,
-        "status": Status.QUEUED,
-        "due_at": due_at,
-        **_lease_until_due(lease, due_at, now),
-        "attempts": 0,
-        "created_at": now,
-    }
+    return names | row["context"]
 
 
-def new_mailing(source: str, envelope: Envelope, rows: list[dict], *, now: datetime, lease: dict,
-                due_at: datetime | None = None) -> dict:
-    """The emails of one event as one document (`notifier.repository`): `rows` are the rows they
-    become once each has an outcome; the mailing holds the lease for all of them."""
+def new_notification(email: dict, contact: dict, *, now: datetime, lease: dict | None,
+                     due_at: datetime | None = None, follows: bool = False) -> dict:
+    """A queued row of a draft. Due at once and given a `lease`: written leased to this process's
+    dispatcher, which is handed it after the commit and sends it without leasing it again. Due
+    later: free to take from its due time (`lease_until`, see `notifier.repository`); following a
+    confirmation: not free until that has its outcome."""
     due_at = due_at or now
-    return {
-        "_id": f"{source}:{envelope.event_id}",
-        "source": source,
-        "candidate_ids": [row["candidate_id"] for row in rows],
-        "emails": len(rows),
-        "rows": [{k: v for k, v in row.items() if k not in ("lease_until", "lease_owner")} for row in rows],
-        "due_at": due_at,
-        **_lease_until_due(lease, due_at, now),
-        "created_at": now,
+    if follows:
+        lease = {"lease_until": FOLLOWS, "lease_owner": None}
+    elif lease is None or due_at > now:
+        lease = {"lease_until": due_at, "lease_owner": None}
+    return email | {
+        "email": contact["email"], "language": contact["language"], "context": context_for(contact, email),
+        "status": Status.QUEUED, "due_at": due_at, **lease, "attempts": 0, "created_at": now,
     }
 
 
-def _lease_until_due(lease: dict, due_at: datetime, now: datetime) -> dict:
-    """Due at once: leased to this process's dispatcher (`lease`); due later: free from its due time."""
-    return lease if due_at <= now else {"lease_until": due_at, "lease_owner": None}
+def registered(contact: dict | None) -> bool:
+    """A contact document of a registered candidate, not one holding only drafts."""
+    return contact is not None and "email" in contact
 
 
-async def _record(
-    deps: Dependencies, envelope: Envelope, handler: str, work: Callable[[Session, datetime], Awaitable[list[dict]]],
-    hand_over: Callable[[list[dict]], Awaitable[None]] | None = None,
-) -> None:
-    """Runs `work` (which returns the notification rows, or mailings, it added) once per event,
-    then hands the committed documents over (`deps.hand_over` unless told otherwise)."""
+async def _record(deps: Dependencies, envelope: Envelope, handler: str,
+                  work: Callable[[Session, datetime], Awaitable[list[dict]]]) -> None:
+    """Runs `work` (which returns the rows it added) once per event, then hands them over."""
     now = deps.clock.now()
     added: list[dict] = []
 
@@ -106,62 +91,94 @@ async def _record(
 
     if await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler=handler, envelope=envelope, now=now,
                          work=transaction):
-        await (hand_over or deps.hand_over)(added)
+        await deps.hand_over(added)
+        deps.after_commit()
+
+
+async def _add(deps: Dependencies, session: Session, now: datetime, drafts: list[tuple[dict, dict]],
+               due_at: datetime | None = None) -> list[dict]:
+    """Rows of (draft, contact) pairs, less those already written, one per row id."""
+    known = await deps.repository.known_ids(session, [email["_id"] for email, _ in drafts])
+    drafts = list({email["_id"]: (email, contact) for email, contact in drafts if email["_id"] not in known}.values())
+    leases = deps.handover_leases(now, len(drafts))
+    return await deps.repository.add_notifications(session, [
+        new_notification(email, contact, now=now, lease=lease, due_at=due_at)
+        for (email, contact), lease in zip(drafts, leases)])
 
 
 async def _notify_contact(
     deps: Dependencies, envelope: Envelope, handler: str, kind: Kind, candidate_id: str, context: dict
 ) -> None:
     async def work(session: Session, now: datetime) -> list[dict]:
+        email = draft(kind, envelope.event_id, candidate_id, envelope, context)
         contact = await deps.repository.find_contact(session, candidate_id)
-        if contact is None:
-            raise UnknownContact(f"no contact for candidate {candidate_id} yet")
-        return await deps.repository.add_notifications(
-            session, [new_notification(kind, envelope.event_id, envelope, contact, context, now=now,
-                                      lease=deps.handover_lease(now))])
+        if not registered(contact):
+            await deps.repository.keep_waiting(session, {candidate_id: [email]})
+            return []
+        return await _add(deps, session, now, [(email, contact)])
 
     await _record(deps, envelope, handler, work)
 
 
 async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event: CandidateRegistered) -> None:
+    """The confirmation, and the emails that waited for this contact, right after it."""
     async def work(session: Session, now: datetime) -> list[dict]:
         contact = {"_id": event.candidate_id, "email": event.email, "given_name": event.given_name,
                    "family_name": event.family_name, "language": event.language, "updated_at": now}
-        await deps.repository.upsert_contact(session, contact)
-        return await deps.repository.add_notifications(
-            session, [new_notification(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, envelope, contact, {}, now=now,
-                                      lease=deps.handover_lease(now))])
+        before = await deps.repository.register_contact(session, contact)
+        waiting = {email["_id"]: email for email in (before or {}).get("waiting", [])}
+        known = await deps.repository.known_ids(session, list(waiting))
+        followers = [new_notification(email, contact, now=now, lease=None, follows=True)
+                     for email_id, email in waiting.items() if email_id not in known]
+        confirmation = draft(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, event.candidate_id, envelope, {})
+        if followers:
+            confirmation["then"] = [row["_id"] for row in followers]
+        [lease] = deps.handover_leases(now, 1)
+        rows = [new_notification(confirmation, contact, now=now, lease=lease), *followers]
+        return await deps.repository.add_notifications(session, rows)
 
     await _record(deps, envelope, "on_candidate_registered", work)
 
 
-async def on_results_published(deps: Dependencies, envelope: Envelope, event: ResultsPublished) -> None:
-    """One "your result is available" email per registered candidate with an issued result, due at
-    `release_at`, all in one mailing. Keyed by the board's batch, so a re-sent part sends nothing
-    new, and a candidate already emailed or in a mailing of the same batch (in two parts of it) is
-    left out. Candidates not registered (yet) get no email; withheld and pending results get none,
-    and neither do records the results service refuses (the same `check_part` decides)."""
+def results_context(exam: str, session: str) -> dict:
+    found = find_exam(exam)
+    return {"exam_name": found.name if found else exam, "session": session}
+
+
+async def on_results_released(deps: Dependencies, envelope: Envelope, event: ResultsReleased) -> None:
+    """The results emails of results the candidates can now see in GET /api/results/me (the results
+    service publishes this once they are stored and released; a refused record is never in it).
+    Per issued result: "now available", one per candidate, exam and session whatever the batch or
+    part; for a correction of a result the candidate was told of, "has been updated" instead. A
+    candidate with no contact yet gets the email kept as a draft, sent after its confirmation.
+    Withheld and pending results get no email."""
     exam = find_exam(event.exam)
-    context = {"exam_name": exam.name if exam else event.exam, "session": event.session}
-    valid, _refused = check_part(exam or event.exam, event.results)
-    candidate_ids = sorted({r.candidate_id for r in valid if r.status == ISSUED})
-    source = f"{event.board}:{event.batch_id}"
+    code = exam.code if exam else event.exam
+    context = results_context(code, event.session)
+    issued = [r for r in event.results if r.status == ISSUED]
+
+    def ready_id(candidate_id: str) -> str:
+        return notification_id(f"{code}:{event.session}", candidate_id, Kind.RESULTS_READY)
 
     async def work(session: Session, now: datetime) -> list[dict]:
-        contacts = await deps.repository.find_contacts(session, candidate_ids)
-        lease = deps.handover_lease(now)
-        rows = [new_notification(Kind.RESULTS_READY, source, envelope, c, context, now=now, lease=lease,
-                                 due_at=event.release_at) for c in contacts]
-        known = await deps.repository.known_ids(session, [r["_id"] for r in rows])
-        in_mailings = await deps.repository.in_mailings(session, source, [r["candidate_id"] for r in rows])
-        rows = [r for r in rows if r["_id"] not in known and r["candidate_id"] not in in_mailings]
-        if not rows:
-            return []
-        mailing = new_mailing(source, envelope, rows, now=now, lease=lease, due_at=event.release_at)
-        await deps.repository.add_mailing(session, mailing)
-        return [mailing]
+        contacts = {c["_id"]: c for c in await deps.repository.find_contacts(session, [r.candidate_id for r in issued])}
+        told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction])
+        emails, waiting = [], {}
+        for result in issued:
+            if ready_id(result.candidate_id) in told:
+                kind, source = Kind.RESULTS_UPDATED, result.result_id
+            else:
+                kind, source = Kind.RESULTS_READY, f"{code}:{event.session}"
+            email = draft(kind, source, result.candidate_id, envelope, context, exam=code, session=event.session)
+            contact = contacts.get(result.candidate_id)
+            if registered(contact):
+                emails.append((email, contact))
+            elif email["_id"] not in {d["_id"] for d in (contact or {}).get("waiting", [])}:
+                waiting.setdefault(result.candidate_id, []).append(email)
+        await deps.repository.keep_waiting(session, waiting)
+        return await _add(deps, session, now, emails)
 
-    await _record(deps, envelope, "on_results_published", work, deps.hand_over_mailings)
+    await _record(deps, envelope, "on_results_released", work)
 
 
 async def on_login_locked(deps: Dependencies, envelope: Envelope, event: LoginLocked) -> None:
@@ -177,3 +194,21 @@ async def on_password_reset_requested(deps: Dependencies, envelope: Envelope, ev
 async def on_password_changed(deps: Dependencies, envelope: Envelope, event: PasswordChanged) -> None:
     await _notify_contact(deps, envelope, "on_password_changed", Kind.PASSWORD_CHANGED, event.candidate_id,
                           {"changed_at": event.changed_at})
+
+
+async def requeue_failed(deps: Dependencies) -> int:
+    """Queues the failed emails again that can be written again (`REQUEUED_KINDS`), to the
+    contact's address and language as they are now, their context written again."""
+    now = deps.clock.now()
+    rows = await deps.repository.failed_of(list(REQUEUED_KINDS))
+    contacts = {c["_id"]: c for c in await deps.repository.find_contacts(None, sorted({r["candidate_id"] for r in rows}))}
+    again = []
+    for row in rows:
+        contact = contacts.get(row["candidate_id"])
+        if registered(contact):
+            own = results_context(row["exam"], row["session"]) if "exam" in row else {}
+            again.append({"_id": row["_id"], "email": contact["email"], "language": contact["language"],
+                          "context": context_for(contact, {"context": own})})
+    requeued = await deps.repository.requeue(again, now)
+    deps.after_commit()
+    return requeued

@@ -29,23 +29,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: FastAPI):
         await runtime.start(INDEXES)
         repository = NotifierRepository(runtime.db)
-        await repository.upgrade()
+        await repository.upgrade(runtime.clock.now())
         pool = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections,
                         timeout=settings.smtp_timeout_seconds, max_per_second=settings.smtp_max_per_second)
         dispatcher = Dispatcher(repository, pool, runtime.clock, settings)
         app.state.dispatcher = dispatcher
         app.state.dependencies = Dependencies(
             mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
-            after_commit=dispatcher.wake, hand_over=dispatcher.hand_over,
-            hand_over_mailings=dispatcher.hand_over_mailings, handover_lease=dispatcher.handover_lease,
+            after_commit=dispatcher.wake, hand_over=dispatcher.hand_over, handover_leases=dispatcher.handover_leases,
         )
         dispatching = asyncio.create_task(dispatcher.run(), name="notifier-dispatcher")
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))
         try:
             yield
         finally:
-            # No new notifications first; then the dispatcher finishes the sends in hand (a send
-            # cut short after SMTP accepted it would be sent again by another replica).
+            # No new notifications first; then the dispatcher finishes the emails it has taken up
+            # (a send cut short after SMTP accepted it would be sent again by another replica),
+            # records them and releases the rows handed over to it.
             await runtime.stop_consuming()
             dispatcher.stop()
             with contextlib.suppress(Exception):

@@ -11,9 +11,9 @@ from pymongo.errors import DuplicateKeyError
 from crs_shared.clock import Clock
 from crs_shared.logging import current_correlation_id, get_logger
 from crs_shared.messaging.contracts import CandidateRegistered, EntriesPublished
-from crs_shared.messaging.envelope import Envelope, new_envelope
+from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
-from crs_shared.messaging.outbox import add_to_outbox
+from crs_shared.messaging.outbox import add_event
 from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.passwords import Passwords
 from registration.domain.errors import AlreadyRegistered, IdSecretMismatch, TooManyAttempts
@@ -126,14 +126,11 @@ async def register_candidate(deps: Dependencies, request: RegistrationRequest) -
         candidate_id=request.candidate_id, email=str(request.email), given_name=entry["given_name"],
         family_name=entry["family_name"], language=request.language, password_hash=password_hash, registered_at=now,
     )
-    envelope = new_envelope(
-        event_type=event.EVENT_TYPE, event_version=event.EVENT_VERSION, payload=event, producer=SERVICE,
-        correlation_id=current_correlation_id(), occurred_at=now,
-    )
 
     async def work(session: Session) -> None:
         await deps.repository.insert_candidate(session, candidate)
-        await add_to_outbox(deps.outbox, session, envelope, event.ROUTING_KEY, now)
+        await add_event(deps.outbox, session, event, producer=SERVICE, correlation_id=current_correlation_id(),
+                        now=now)
 
     try:
         await run_in_transaction(deps.mongo, work)

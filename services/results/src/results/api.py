@@ -9,7 +9,7 @@ from crs_shared.http import DomainError, DomainErrorBody, EndpointAnswers, opera
 from crs_shared.tokens import InvalidToken
 from results import handlers
 from results.domain.errors import (
-    BatchNotFound, ResultNotFound, ResultsRefusal, StatementUnavailable, VerificationFailed,
+    BatchNotFound, ResultNotFound, ResultsRefusal, StatementUnavailable, VerificationFailed, VerificationSuperseded,
 )
 from results.schemas import BatchReport, MyResults, Rejection, Result, Verification
 
@@ -19,6 +19,8 @@ REFUSALS: dict[type[ResultsRefusal], tuple[int, str, str]] = {
                            "A Statement of Results is available only once the result has been issued."),
     VerificationFailed: (404, "not_found", "No result matches this verification number and family name. "
                                            "Please check both and try again."),
+    VerificationSuperseded: (410, "superseded", "This result has been replaced by a corrected result. Ask the "
+                                                "candidate for their latest Statement of Results."),
     BatchNotFound: (404, "batch_not_found", "No part of this batch has arrived."),
 }
 
@@ -125,7 +127,7 @@ async def statement(
 @router.get(
     "/verify/{verification_number}",
     response_model=Verification,
-    responses={404: {"model": DomainErrorBody}, 429: {"model": DomainErrorBody}},
+    responses={404: {"model": DomainErrorBody}, 410: {"model": DomainErrorBody}, 429: {"model": DomainErrorBody}},
     dependencies=[Depends(verification_rate_limit)],
 )
 async def verify(

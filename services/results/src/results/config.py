@@ -22,5 +22,6 @@ class Settings(ServiceSettings):
     # process stores, at once). 0 turns it off.
     results_cache_seconds: float = Field(1.0, ge=0)
     results_cache_entries: int = Field(5_000, ge=1)
-    # The results service publishes no events, so it needs no outbox relay.
-    outbox_relay_enabled: bool = False
+    # How often each process looks for parts whose release time has passed and whose release is not
+    # yet announced (ResultsReleased). Any number of replicas may look; each part is announced once.
+    release_announcer_poll_seconds: float = Field(2.0, gt=0)

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -12,15 +13,18 @@ from pymongo.asynchronous.collection import AsyncCollection
 from crs_shared.clock import Clock
 from crs_shared.domain.exams import ISSUED, RefusedRecord, ValidResult, check_part, find_exam
 from crs_shared.logging import get_logger
-from crs_shared.messaging.contracts import ResultsPublished
+from crs_shared.messaging.contracts import ReleasedResult, ResultsPublished, ResultsReleased
 from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
+from crs_shared.messaging.outbox import add_event
 from crs_shared.metrics import DUPLICATES
-from crs_shared.mongo import Session
+from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.read_cache import ReadThroughCache
 from crs_shared.tokens import Revocations, TokenVerifier
-from results.domain.errors import BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed
-from results.domain.release import released
+from results.domain.errors import (
+    BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed, VerificationSuperseded,
+)
+from results.domain.release import announced, announcement_due, released
 from results.domain.verification import canonical_verification_number, family_names_match, new_verification_number
 from results.repository import ResultsRepository, SittingTaken, VerificationNumberTaken
 from results.statement import Statement, render_statement
@@ -34,6 +38,7 @@ log = get_logger(__name__)
 class Dependencies:
     mongo: AsyncMongoClient
     repository: ResultsRepository
+    outbox: AsyncCollection
     inbox: AsyncCollection
     clock: Clock
     verifier: TokenVerifier
@@ -42,6 +47,7 @@ class Dependencies:
     candidate_results: ReadThroughCache[str, list[dict]]
     public_base_url: str
     new_verification_number: Callable[[], str] = field(default=new_verification_number)
+    after_commit: Callable[[], None] = lambda: None
 
 
 # Consuming ResultsPublished.
@@ -52,6 +58,7 @@ class _Ingest:
     corrected: int = 0
     rejected: list[RefusedRecord] = field(default_factory=list)
     repeated_part: bool = False
+    announced: bool = False
 
 
 async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPublished) -> None:
@@ -65,11 +72,14 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
 
     Most parts are a sitting's first results, so a part is first written as all new, and the shown
     results are looked up only when the sitting's unique index refuses that (`SittingTaken`): the
-    lookups, dozens of round trips a part, held a release's results back by a third (bench/README.md)."""
+    lookups, dozens of round trips a part, held a release's results back by a third (bench/README.md).
+
+    A part released by now is announced (`ResultsReleased`) in the same transaction; one held until
+    later is announced then, by `announce_due_releases`."""
     now = deps.clock.now()
     exam = find_exam(part.exam)
     valid, refused = check_part(exam or part.exam, part.results)
-    release_at = part.release_at or now
+    release_at = _to_millisecond(part.release_at or now)
     part_key = f"{part.board}:{part.batch_id}:{part.part}"
     candidate_ids = [r.candidate_id for r in valid]
 
@@ -87,6 +97,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
             shown = (await deps.repository.shown_results(session, exam.code, part.session, candidate_ids)
                      if exam and look_up_shown else {})
             new, replacing, history, late = [], [], [], 0
+            showing = []  # the results this part shows, in its order
             for result in valid:
                 earlier = shown.get(result.candidate_id)
                 if earlier is not None and (earlier["board"], earlier["batch_id"]) == (part.board, part.batch_id):
@@ -97,6 +108,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                 document = _result_document(deps, result, part, envelope, release_at, now)
                 if earlier is None:
                     new.append(document)
+                    showing.append(document)
                 elif earlier["published_at"] > _to_millisecond(envelope.occurred_at):
                     # An older publication delivered late (a dead-lettered part put back, say): it goes
                     # straight to the history, and the newer result stays shown.
@@ -104,16 +116,27 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                     late += 1
                 else:
                     document["_id"] = earlier["_id"]  # the candidate's result keeps its id; its content is replaced
+                    document["correction"] = True
                     replacing.append(document)
+                    showing.append(document)
                     history.append(_history_document(earlier, document, now))
             await deps.repository.write_results(session, new=new, replacing=replacing, history=history)
             outcome.stored, outcome.corrected = len(new) + len(replacing) + late, len(replacing)
-            await deps.repository.record_part(session, {
+            outcome.announced = announcement_due(release_at, None, now)
+            record = {
                 "_id": part_key, "board": part.board, "batch_id": part.batch_id, "part": part.part, "parts": part.parts,
                 "exam": exam.code if exam else part.exam, "session": part.session, "release_at": release_at,
                 "records": len(part.results), "stored": outcome.stored, "corrected": outcome.corrected,
-                "rejected": [asdict(r) for r in outcome.rejected], "event_id": envelope.event_id, "received_at": now,
-            })
+                "rejected": [asdict(r) for r in outcome.rejected], "event_id": envelope.event_id,
+                "correlation_id": envelope.correlation_id, "received_at": now,
+                "announced_at": now if outcome.announced else None,
+                # Whose results the announcement names when it is due (read again then: a later
+                # correction may have replaced some).
+                "to_announce": [] if outcome.announced else [doc["candidate_id"] for doc in showing],
+            }
+            await deps.repository.record_part(session, record)
+            if outcome.announced:
+                await _announce(deps, session, record, showing, now)
 
         try:
             # This process's readers see the part as soon as it is committed.
@@ -138,8 +161,11 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
         log.info("results part already stored; nothing changed",
                  board=part.board, batch_id=part.batch_id, part=part.part)
         return
+    if outcome.announced:
+        deps.after_commit()
     log.info("results part stored", board=part.board, batch_id=part.batch_id, part=part.part, parts=part.parts,
-             stored=outcome.stored, corrected=outcome.corrected, rejected=len(outcome.rejected))
+             stored=outcome.stored, corrected=outcome.corrected, rejected=len(outcome.rejected),
+             announced=outcome.announced)
 
 
 def _result_document(deps: Dependencies, result: ValidResult, part: ResultsPublished, envelope: Envelope,
@@ -164,6 +190,7 @@ def _result_document(deps: Dependencies, result: ValidResult, part: ResultsPubli
         "event_id": envelope.event_id,
         "published_at": envelope.occurred_at,
         "stored_at": now,
+        "correction": False,  # True once it replaces a shown result
     }
 
 
@@ -177,6 +204,44 @@ def _history_document(version: dict, shown: dict, now: datetime) -> dict:
     kept = {k: v for k, v in version.items() if k != "_id"}
     return {**kept, "_id": uuid.uuid4().hex, "result_id": shown["_id"], "replaced_at": now,
             "replaced_by": {"board": shown["board"], "batch_id": shown["batch_id"], "part": shown["part"]}}
+
+
+# Announcing releases.
+
+async def announce_due_releases(deps: Dependencies) -> int:
+    """Announces each part whose release time has passed and whose release is not yet announced, each
+    in one transaction with the conditional update that claims it, so that any number of replicas
+    running this at once announce each part once. Returns how many parts this call announced."""
+    claimed = 0
+    while part := await run_in_transaction(deps.mongo, partial(_announce_due_part, deps, deps.clock.now())):
+        claimed += 1
+        log.info("results part release announced", board=part["board"], batch_id=part["batch_id"], part=part["part"],
+                 release_at=part["release_at"].isoformat(), correlation_id=part["correlation_id"])
+    if claimed:
+        deps.after_commit()
+    return claimed
+
+
+async def _announce_due_part(deps: Dependencies, now: datetime, session: Session) -> dict | None:
+    part = await deps.repository.claim_due_release(session, now)
+    if part is None:
+        return None
+    shown = await deps.repository.shown_results(session, part["exam"], part["session"], part["to_announce"])
+    await _announce(deps, session, part, announced(part, shown), now)
+    return part
+
+
+async def _announce(deps: Dependencies, session: Session, part: dict, results: list[dict], now: datetime) -> None:
+    """`ResultsReleased` for these results of the part, into the outbox; nothing for none."""
+    if not results:
+        return
+    event = ResultsReleased(
+        board=part["board"], batch_id=part["batch_id"], part=part["part"], exam=part["exam"], session=part["session"],
+        released_at=part["release_at"],
+        results=[ReleasedResult(candidate_id=doc["candidate_id"], result_id=doc["_id"], status=doc["status"],
+                                correction=doc["correction"]) for doc in results],
+    )
+    await add_event(deps.outbox, session, event, producer=SERVICE, correlation_id=part["correlation_id"], now=now)
 
 
 # Reading results.
@@ -209,14 +274,22 @@ def verification_url(public_base_url: str, number: str) -> str:
 
 
 async def verify(deps: Dependencies, number: str, family_name: str) -> dict:
-    """The released, issued result with this number, if the family name is also right."""
+    """The released, issued result with this number, if the family name is also right.
+    VerificationSuperseded if such a result was since replaced by a correction."""
     canonical = canonical_verification_number(number)
     if canonical is None:
         raise VerificationFailed()
-    result = await deps.repository.released_by_verification_number(canonical, deps.clock.now())
-    if result is None or result["status"] != ISSUED or not family_names_match(result["family_name"], family_name):
-        raise VerificationFailed()
-    return result
+    now = deps.clock.now()
+    result = await deps.repository.released_by_verification_number(canonical, now)
+    if _verifies(result, family_name):
+        return result
+    if result is None and _verifies(await deps.repository.replaced_by_verification_number(canonical, now), family_name):
+        raise VerificationSuperseded()
+    raise VerificationFailed()
+
+
+def _verifies(result: dict | None, family_name: str) -> bool:
+    return result is not None and result["status"] == ISSUED and family_names_match(result["family_name"], family_name)
 
 
 # Operators.

@@ -1,6 +1,8 @@
-"""create_app(settings, clock, keys): the lifespan opens MongoDB and the broker and starts the consumers."""
+"""create_app(settings, clock, keys): the lifespan opens MongoDB and the broker and starts the consumers,
+the outbox relay and the release announcer."""
 
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -13,7 +15,7 @@ from crs_shared.tokens import JwksKeys, Revocations, TokenVerifier
 from results import api, consumers
 from results.config import Settings
 from results.domain.rate_limit import RateLimiter
-from results.handlers import SERVICE, Dependencies
+from results.handlers import SERVICE, Dependencies, announce_due_releases
 from results.repository import INDEXES, ResultsRepository
 
 
@@ -30,14 +32,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
         repository = ResultsRepository(runtime.db)
         revocations = Revocations(repository.revocations, runtime.clock)
         app.state.dependencies = Dependencies(
-            mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
+            mongo=runtime.mongo, repository=repository, outbox=runtime.outbox, inbox=runtime.inbox, clock=runtime.clock,
             verifier=TokenVerifier(keys, revocations, runtime.clock), revocations=revocations,
             candidate_results=ReadThroughCache(
                 repository.candidates_results, ttl_seconds=settings.results_cache_seconds,
                 max_entries=settings.results_cache_entries, clock=runtime.clock),
-            public_base_url=settings.public_base_url,
+            public_base_url=settings.public_base_url, after_commit=runtime.wake_relay,
         )
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))
+        runtime.run_periodically("release-announcer", settings.release_announcer_poll_seconds,
+                                 partial(announce_due_releases, app.state.dependencies))
         try:
             yield
         finally:

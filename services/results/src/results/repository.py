@@ -28,8 +28,15 @@ INDEXES = {
         _unique_index(SITTING_INDEX),
         _unique_index(VERIFICATION_NUMBER_INDEX),
     ],
-    HISTORY: [IndexModel([("result_id", ASCENDING), ("replaced_at", ASCENDING)])],
-    BATCH_PARTS: [IndexModel([("batch_id", ASCENDING), ("part", ASCENDING)])],
+    HISTORY: [
+        IndexModel([("result_id", ASCENDING), ("replaced_at", ASCENDING)]),
+        # Verification tells a replaced version's number (410) from an unknown one (404).
+        IndexModel([("verification_number", ASCENDING)]),
+    ],
+    BATCH_PARTS: [
+        IndexModel([("batch_id", ASCENDING), ("part", ASCENDING)]),
+        IndexModel([("announced_at", ASCENDING), ("release_at", ASCENDING)]),
+    ],
     REVOCATIONS_COLLECTION: REVOCATION_INDEXES,
 }
 
@@ -82,6 +89,14 @@ class ResultsRepository:
     async def record_part(self, session: Session, part: dict) -> None:
         await self._parts.insert_one(part, session=session)
 
+    # Announcing releases, inside the caller's transaction.
+
+    async def claim_due_release(self, session: Session, now: datetime) -> dict | None:
+        """Marks one part whose release is due announced, and returns it; None if none is due. A
+        conditional update: of replicas claiming at once, one gets each part."""
+        return await self._parts.find_one_and_update(
+            _announcement_due(now), {"$set": {"announced_at": now}}, sort=[("release_at", ASCENDING)], session=session)
+
     # Reading. What a candidate or verifier may see is decided by the release rule,
     # `results.domain.release`: in memory for a candidate's list, as `_released_at(now)` otherwise.
 
@@ -95,6 +110,10 @@ class ResultsRepository:
 
     async def released_by_verification_number(self, number: str, now: datetime) -> dict | None:
         return await self._results.find_one({"verification_number": number, **_released_at(now)})
+
+    async def replaced_by_verification_number(self, number: str, now: datetime) -> dict | None:
+        """A released version with this number that a correction replaced."""
+        return await self._history.find_one({"verification_number": number, **_released_at(now)})
 
     async def batch_parts(self, batch_id: str) -> list[dict]:
         return [doc async for doc in self._parts.find({"batch_id": batch_id}).sort("part", ASCENDING)]
@@ -112,6 +131,12 @@ class ResultsRepository:
 def _released_at(now: datetime) -> dict:
     """`results.domain.release.is_released` as a filter."""
     return {"release_at": {"$lte": now}}
+
+
+def _announcement_due(now: datetime) -> dict:
+    """`results.domain.release.announcement_due` as a filter. Only a part that records `announced_at`
+    null is ever due: parts stored before releases were announced have no such field."""
+    return {"announced_at": {"$type": "null"}, **_released_at(now)}
 
 
 def _on_index(exc: BulkWriteError | DuplicateKeyError, index: str) -> bool:

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from results.domain.release import is_released, released
+from results.domain.release import announced, announcement_due, is_released, released
 
 RELEASE = datetime(2026, 8, 1, 8, 0, tzinfo=UTC)
 
@@ -16,3 +16,21 @@ def test_released_keeps_the_released_results_in_their_order():
                {"_id": "a", "release_at": RELEASE - timedelta(days=90)}]
     assert [r["_id"] for r in released(results, RELEASE - timedelta(microseconds=1))] == ["b", "a"]
     assert [r["_id"] for r in released(results, RELEASE)] == ["b", "embargoed", "a"]
+
+
+def test_a_parts_release_is_due_from_its_release_time_until_it_is_announced():
+    assert not announcement_due(RELEASE, None, RELEASE - timedelta(milliseconds=1))
+    assert announcement_due(RELEASE, None, RELEASE)
+    assert announcement_due(RELEASE, None, RELEASE + timedelta(days=3))
+    assert not announcement_due(RELEASE, RELEASE, RELEASE + timedelta(days=3))
+
+
+def test_an_announcement_names_the_parts_results_still_shown_in_its_order():
+    part = {"board": "B", "batch_id": "first", "part": 2, "to_announce": ["C3", "C1", "C2", "C4"]}
+    shown = {
+        "C1": {"_id": "r1", "board": "B", "batch_id": "first", "part": 2},
+        "C2": {"_id": "r2", "board": "B", "batch_id": "correction", "part": 1},  # corrected since by another batch
+        "C3": {"_id": "r3", "board": "B", "batch_id": "first", "part": 2},
+        "C5": {"_id": "r5", "board": "B", "batch_id": "first", "part": 1},  # another part of the batch
+    }
+    assert [r["_id"] for r in announced(part, shown)] == ["r3", "r1"]

@@ -13,6 +13,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 CandidateId = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9]{3,9}$")]
 SecretNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 Session = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+BatchId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Language = Literal["en", "zh-TW"]
 PART_MAX_RECORDS = 1000
 
@@ -33,7 +34,7 @@ class BatchPart(EventPayload):
     CONSUMER_PREFETCH = 1
 
     board: Name
-    batch_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    batch_id: BatchId
     part: int = Field(ge=1)
     parts: int = Field(ge=1)
 
@@ -136,3 +137,34 @@ class AccessRevoked(EventPayload):
 
 
 ALL_EVENTS[AccessRevoked.EVENT_TYPE] = AccessRevoked
+
+
+class ReleasedResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    candidate_id: CandidateId
+    result_id: str
+    status: str
+    # This result replaced an earlier one of the same candidate, exam and session.
+    correction: bool
+
+
+class ResultsReleased(EventPayload):
+    """Internal to this system (an addition to contract section 4): results the results service
+    stored became visible in GET /api/results/me. One event per part of a board's batch, naming only
+    the part's results stored and shown when it was published; `released_at` is their release time
+    as that list shows it."""
+
+    EVENT_TYPE = "ResultsReleased"
+    ROUTING_KEY = "results.released"
+    # Up to a part's records each, like the board's parts it comes from (BatchPart).
+    CONSUMER_PREFETCH = BatchPart.CONSUMER_PREFETCH
+    board: Name
+    batch_id: BatchId
+    part: int = Field(ge=1)
+    exam: str
+    session: Session
+    released_at: UtcDatetime
+    results: list[ReleasedResult] = Field(max_length=PART_MAX_RECORDS)
+
+
+ALL_EVENTS[ResultsReleased.EVENT_TYPE] = ResultsReleased

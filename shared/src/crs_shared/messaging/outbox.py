@@ -17,7 +17,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from crs_shared import faults
 from crs_shared.clock import Clock
 from crs_shared.logging import get_logger
-from crs_shared.messaging.envelope import Envelope
+from crs_shared.messaging.contracts import EventPayload
+from crs_shared.messaging.envelope import Envelope, new_envelope
 from crs_shared.messaging.publisher import EventPublisher, PublishError
 from crs_shared.metrics import OUTBOX_BACKLOG, PUBLISHED
 from crs_shared.mongo import Session
@@ -48,6 +49,16 @@ async def add_to_outbox(
     outbox: AsyncCollection, session: Session, envelope: Envelope, routing_key: str, now: datetime
 ) -> None:
     await outbox.insert_one(outbox_document(envelope, routing_key, now), session=session)
+
+
+async def add_event(
+    outbox: AsyncCollection, session: Session, event: EventPayload, *, producer: str, correlation_id: str,
+    now: datetime,
+) -> None:
+    """`event` in its envelope, into the outbox within the caller's transaction."""
+    envelope = new_envelope(event_type=event.EVENT_TYPE, event_version=event.EVENT_VERSION, payload=event,
+                            producer=producer, correlation_id=correlation_id, occurred_at=now)
+    await add_to_outbox(outbox, session, envelope, event.ROUTING_KEY, now)
 
 
 async def add_many_to_outbox(

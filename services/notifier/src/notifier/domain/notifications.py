@@ -1,30 +1,32 @@
-"""What a notification is, and the rules for retrying one."""
+"""What a notification is, and the rules for trying one again."""
 
 import hashlib
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
 class Kind(StrEnum):
     REGISTRATION_CONFIRMATION = "registration_confirmation"
     RESULTS_READY = "results_ready"
+    RESULTS_UPDATED = "results_updated"
     LOGIN_LOCKED = "login_locked"
     PASSWORD_RESET = "password_reset"
     PASSWORD_CHANGED = "password_changed"
 
 
 class Status(StrEnum):
-    QUEUED = "queued"  # waiting for its due time, or for a retry
+    QUEUED = "queued"  # waiting for its due time, a retry, or the confirmation it follows
     SENT = "sent"
-    FAILED = "failed"  # permanently refused, or out of retries
+    FAILED = "failed"  # unsendable, permanently refused, or out of retries
 
 
 def notification_id(source: str, candidate_id: str, kind: Kind) -> str:
     """Unique per source, candidate and kind: the same source can never make a second email.
 
-    The source is the event id, except for results, where it is the board's batch: the same batch
-    part sent again as a new event still makes no second email."""
+    The source is the event id, except for results: "now available" is keyed by exam and session
+    (one per candidate, exam and session, whatever the batch), "has been updated" by the result
+    that replaced an earlier one."""
     return f"{kind}:{candidate_id}:{source}"
 
 
@@ -37,3 +39,14 @@ def retry_delay(attempts: int, *, base_seconds: float = 5.0, max_seconds: float 
     """Exponential backoff with jitter after `attempts` failed tries."""
     ceiling = min(max_seconds, base_seconds * 2 ** max(0, attempts - 1))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def gives_up(created_at: datetime, now: datetime, retry_for: timedelta) -> bool:
+    """A passing failure is retried until the email is `retry_for` old, then the email fails."""
+    return now - created_at > retry_for
+
+
+def lease_needs_extending(lease_until: datetime, now: datetime, lease: timedelta) -> bool:
+    """Right before a send: with less than half a lease left, the lease is extended first, so the
+    send (bounded by the SMTP timeout, below half a lease) and its record end while it is held."""
+    return lease_until - now < lease / 2

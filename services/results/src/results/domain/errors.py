@@ -17,5 +17,10 @@ class VerificationFailed(ResultsRefusal):
     """The number is unknown, malformed, not yet released, not issued, or the family name differs."""
 
 
+class VerificationSuperseded(ResultsRefusal):
+    """The number is of a released, issued result that a correction has since replaced, and the family
+    name is right: the statement bearing it is out of date. What replaced it is not told."""
+
+
 class BatchNotFound(ResultsRefusal):
     """No part of this batch has arrived."""
