@@ -74,6 +74,11 @@ class ReadThroughCache(Generic[K, V]):
         # so it answers its callers but is not kept.
         self._generation = 0
 
+    @property
+    def longest_staleness_seconds(self) -> float:
+        """How late, at the most, a change made by another process shows up in what `get` answers."""
+        return self._ttl * (1 + STALE_WHILE_REFRESHING)
+
     async def get(self, key: K) -> V:
         if key in self._changing:
             value = _answer(await self._load_many([key]), key)

@@ -24,7 +24,7 @@ from crs_shared.tokens import Revocations, TokenVerifier
 from results.domain.errors import (
     BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed, VerificationSuperseded,
 )
-from results.domain.release import announced, announcement_due, released
+from results.domain.release import announce_from, announced, announcement_due, released
 from results.domain.verification import canonical_verification_number, family_names_match, new_verification_number
 from results.repository import ResultsRepository, SittingTaken, VerificationNumberTaken
 from results.statement import Statement, render_statement
@@ -74,12 +74,13 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
     results are looked up only when the sitting's unique index refuses that (`SittingTaken`): the
     lookups, dozens of round trips a part, held a release's results back by a third (bench/README.md).
 
-    A part released by now is announced (`ResultsReleased`) in the same transaction; one held until
-    later is announced then, by `announce_due_releases`."""
+    A part due to be announced by now (`results.domain.release.announce_from`) is announced
+    (`ResultsReleased`) in the same transaction; any other then, by `announce_due_releases`."""
     now = deps.clock.now()
     exam = find_exam(part.exam)
     valid, refused = check_part(exam or part.exam, part.results)
     release_at = _to_millisecond(part.release_at or now)
+    announce_at = _to_millisecond(announce_from(release_at, now, deps.candidate_results.longest_staleness_seconds))
     part_key = f"{part.board}:{part.batch_id}:{part.part}"
     candidate_ids = [r.candidate_id for r in valid]
 
@@ -122,10 +123,11 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                     history.append(_history_document(earlier, document, now))
             await deps.repository.write_results(session, new=new, replacing=replacing, history=history)
             outcome.stored, outcome.corrected = len(new) + len(replacing) + late, len(replacing)
-            outcome.announced = announcement_due(release_at, None, now)
+            outcome.announced = announcement_due(announce_at, None, now)
             record = {
                 "_id": part_key, "board": part.board, "batch_id": part.batch_id, "part": part.part, "parts": part.parts,
                 "exam": exam.code if exam else part.exam, "session": part.session, "release_at": release_at,
+                "announce_at": announce_at,
                 "records": len(part.results), "stored": outcome.stored, "corrected": outcome.corrected,
                 "rejected": [asdict(r) for r in outcome.rejected], "event_id": envelope.event_id,
                 "correlation_id": envelope.correlation_id, "received_at": now,

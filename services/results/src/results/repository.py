@@ -35,7 +35,7 @@ INDEXES = {
     ],
     BATCH_PARTS: [
         IndexModel([("batch_id", ASCENDING), ("part", ASCENDING)]),
-        IndexModel([("announced_at", ASCENDING), ("release_at", ASCENDING)]),
+        IndexModel([("announced_at", ASCENDING), ("announce_at", ASCENDING)]),
     ],
     REVOCATIONS_COLLECTION: REVOCATION_INDEXES,
 }
@@ -95,7 +95,7 @@ class ResultsRepository:
         """Marks one part whose release is due announced, and returns it; None if none is due. A
         conditional update: of replicas claiming at once, one gets each part."""
         return await self._parts.find_one_and_update(
-            _announcement_due(now), {"$set": {"announced_at": now}}, sort=[("release_at", ASCENDING)], session=session)
+            _announcement_due(now), {"$set": {"announced_at": now}}, sort=[("announce_at", ASCENDING)], session=session)
 
     # Reading. What a candidate or verifier may see is decided by the release rule,
     # `results.domain.release`: in memory for a candidate's list, as `_released_at(now)` otherwise.
@@ -136,7 +136,7 @@ def _released_at(now: datetime) -> dict:
 def _announcement_due(now: datetime) -> dict:
     """`results.domain.release.announcement_due` as a filter. Only a part that records `announced_at`
     null is ever due: parts stored before releases were announced have no such field."""
-    return {"announced_at": {"$type": "null"}, **_released_at(now)}
+    return {"announced_at": {"$type": "null"}, "announce_at": {"$lte": now}}
 
 
 def _on_index(exc: BulkWriteError | DuplicateKeyError, index: str) -> bool:

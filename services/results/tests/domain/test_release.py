@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from results.domain.release import announced, announcement_due, is_released, released
+from results.domain.release import announce_from, announced, announcement_due, is_released, released
 
 RELEASE = datetime(2026, 8, 1, 8, 0, tzinfo=UTC)
 
@@ -34,3 +34,11 @@ def test_an_announcement_names_the_parts_results_still_shown_in_its_order():
         "C5": {"_id": "r5", "board": "B", "batch_id": "first", "part": 1},  # another part of the batch
     }
     assert [r["_id"] for r in announced(part, shown)] == ["r3", "r1"]
+
+
+def test_a_part_is_announced_once_released_and_once_no_reader_can_hold_a_list_from_before_it():
+    stored = RELEASE - timedelta(hours=1)
+    assert announce_from(RELEASE, stored, 2.0) == RELEASE  # embargoed: its release time
+    assert announce_from(stored, stored, 2.0) == stored + timedelta(seconds=2)  # released as it is stored
+    assert announce_from(RELEASE, RELEASE - timedelta(seconds=1), 2.0) == RELEASE + timedelta(seconds=1)
+    assert announce_from(stored, stored, 0.0) == stored  # no cache: at once
