@@ -166,7 +166,8 @@ async def on_results_released(deps: Dependencies, envelope: Envelope, event: Res
         emails, waiting = [], {}
         for result in issued:
             if ready_id(result.candidate_id) in told:
-                kind, source = Kind.RESULTS_UPDATED, result.result_id
+                # A result keeps its id through its corrections: each correcting batch is an update.
+                kind, source = Kind.RESULTS_UPDATED, f"{result.result_id}:{event.board}:{event.batch_id}"
             else:
                 kind, source = Kind.RESULTS_READY, f"{code}:{event.session}"
             email = draft(kind, source, result.candidate_id, envelope, context, exam=code, session=event.session)
