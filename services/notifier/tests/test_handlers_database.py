@@ -76,3 +76,22 @@ async def test_a_second_correction_of_the_same_result_sends_a_second_has_been_up
     rows = await deps.repository.find({"candidate_id": candidate.candidate_id})
     assert sorted(row["kind"] for row in rows) == [
         Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY, Kind.RESULTS_UPDATED, Kind.RESULTS_UPDATED]
+
+
+async def test_a_correction_while_the_late_registrants_now_available_waits_for_the_confirmation_adds_nothing(deps):
+    # The "now available" of a late registrant follows the confirmation (held until it is sent or
+    # failed: for hours while the SMTP server is down). A correction meanwhile must not send "has
+    # been updated" at once, before the confirmation and the "now available" it updates: the
+    # candidate has not been told yet, and the corrected result is what they will see.
+    candidate = registered()
+    result_id = uuid.uuid4().hex
+    first = released(candidate.candidate_id, result_id=result_id, batch_id="first")
+    await on_results_released(deps, envelope_for(first), first)
+    await on_candidate_registered(deps, envelope_for(candidate), candidate)
+    [ready] = await deps.repository.find({"candidate_id": candidate.candidate_id, "kind": Kind.RESULTS_READY})
+    assert ready["lease_until"] == FOLLOWS
+
+    correction = released(candidate.candidate_id, result_id=result_id, batch_id="correction", correction=True)
+    await on_results_released(deps, envelope_for(correction), correction)
+    rows = await deps.repository.find({"candidate_id": candidate.candidate_id})
+    assert sorted(row["kind"] for row in rows) == [Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY]
