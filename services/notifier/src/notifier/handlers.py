@@ -162,7 +162,9 @@ async def on_results_released(deps: Dependencies, envelope: Envelope, event: Res
 
     async def work(session: Session, now: datetime) -> list[dict]:
         contacts = {c["_id"]: c for c in await deps.repository.find_contacts(session, [r.candidate_id for r in issued])}
-        told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction])
+        # A "now available" still following its confirmation has not gone: not told yet.
+        told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction],
+                                               following=False)
         emails, waiting = [], {}
         for result in issued:
             if ready_id(result.candidate_id) in told:

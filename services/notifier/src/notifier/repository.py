@@ -122,9 +122,13 @@ class NotifierRepository:
             await self._notifications.insert_many(notifications, session=session)
         return notifications
 
-    async def known_ids(self, session: Session | None, notification_ids: list[str]) -> set[str]:
+    async def known_ids(self, session: Session | None, notification_ids: list[str], *,
+                        following: bool = True) -> set[str]:
+        """Those of these rows that exist; with `following` False, not those still waiting for the
+        confirmation they follow (never sent yet, and not about to be)."""
+        waiting = {} if following else {"lease_until": {"$ne": FOLLOWS}}
         return {d["_id"] for chunk in in_chunks(notification_ids)
-                async for d in self._notifications.find({"_id": {"$in": chunk}}, {"_id": 1}, session=session)}
+                async for d in self._notifications.find({"_id": {"$in": chunk}, **waiting}, {"_id": 1}, session=session)}
 
     async def lease_due(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[dict]:
         """Leases up to `limit` rows free to take, the longest free first, to `owner` (a token new
