@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from crs_shared.mongo import Session, in_chunks
 from notifier.domain.notifications import Status
@@ -25,6 +25,7 @@ CONTACTS = "contacts"
 NOTIFICATIONS = "notifications"
 # Collections of older notifiers: a results part's emails were one mailing document.
 RETIRED_COLLECTIONS = ("mailings", "mailing_sources")
+DUPLICATE_KEY = 11000
 
 # A queued row is free to take once its `lease_until` has passed: it holds the end of a
 # dispatcher's lease, the due time of a row due later, or the time of its next try. A row that
@@ -83,7 +84,11 @@ class NotifierRepository:
             unsent = [row | {"lease_until": max(row["due_at"], now), "lease_owner": None}
                       for row in rows if row["_id"] not in known]
             if unsent:
-                await self._notifications.insert_many(unsent, ordered=False)
+                try:
+                    await self._notifications.insert_many(unsent, ordered=False)
+                except BulkWriteError as exc:  # another replica, upgrading at once, wrote some of them first
+                    if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                        raise
             await self._db[RETIRED_COLLECTIONS[0]].delete_one({"_id": mailing["_id"]})
         for name in RETIRED_COLLECTIONS:
             await self._db.drop_collection(name)
