@@ -95,3 +95,19 @@ async def test_a_correction_while_the_late_registrants_now_available_waits_for_t
     await on_results_released(deps, envelope_for(correction), correction)
     rows = await deps.repository.find({"candidate_id": candidate.candidate_id})
     assert sorted(row["kind"] for row in rows) == [Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY]
+
+
+async def test_a_result_withheld_before_its_late_registrant_registers_is_never_announced_as_available(deps):
+    # Issued and released, then withheld by a correction (a malpractice inquiry, say) before the
+    # candidate registers: GET /api/results/me shows no result to them, so no "now available".
+    candidate = registered()
+    result_id = uuid.uuid4().hex
+    issued = released(candidate.candidate_id, result_id=result_id, batch_id="first")
+    await on_results_released(deps, envelope_for(issued), issued)
+    withheld = released(candidate.candidate_id, result_id=result_id, batch_id="withheld", correction=True)
+    withheld.results[0].status = "withheld"
+    await on_results_released(deps, envelope_for(withheld), withheld)
+
+    await on_candidate_registered(deps, envelope_for(candidate), candidate)
+    rows = await deps.repository.find({"candidate_id": candidate.candidate_id})
+    assert [row["kind"] for row in rows] == [Kind.REGISTRATION_CONFIRMATION]
