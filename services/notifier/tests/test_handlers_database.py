@@ -111,3 +111,21 @@ async def test_a_result_withheld_before_its_late_registrant_registers_is_never_a
     await on_candidate_registered(deps, envelope_for(candidate), candidate)
     rows = await deps.repository.find({"candidate_id": candidate.candidate_id})
     assert [row["kind"] for row in rows] == [Kind.REGISTRATION_CONFIRMATION]
+
+
+async def test_a_result_withheld_while_its_now_available_waits_for_the_confirmation_is_not_announced(deps):
+    candidate = registered()
+    result_id = uuid.uuid4().hex
+    issued = released(candidate.candidate_id, result_id=result_id, batch_id="first")
+    await on_results_released(deps, envelope_for(issued), issued)
+    await on_candidate_registered(deps, envelope_for(candidate), candidate)
+    withheld = released(candidate.candidate_id, result_id=result_id, batch_id="withheld", correction=True)
+    withheld.results[0].status = "withheld"
+    await on_results_released(deps, envelope_for(withheld), withheld)
+    assert [row["kind"] for row in await deps.repository.find({"candidate_id": candidate.candidate_id})] == \
+        [Kind.REGISTRATION_CONFIRMATION]
+
+    reissued = released(candidate.candidate_id, result_id=result_id, batch_id="reissued", correction=True)
+    await on_results_released(deps, envelope_for(reissued), reissued)
+    rows = await deps.repository.find({"candidate_id": candidate.candidate_id})
+    assert sorted(row["kind"] for row in rows) == [Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY]

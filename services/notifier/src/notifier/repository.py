@@ -118,6 +118,16 @@ class NotifierRepository:
                 [UpdateOne({"_id": candidate_id}, {"$push": {"waiting": {"$each": drafts}}}, upsert=True)
                  for candidate_id, drafts in waiting.items()], ordered=False, session=session)
 
+    async def withdraw(self, session: Session, emails: list[tuple[str, str]]) -> None:
+        """Emails (candidate id, row id) not to send after all, if they have not started on their
+        way: a draft still waiting for its contact, or a row still following its confirmation."""
+        if not emails:
+            return
+        candidate_ids, row_ids = [c for c, _ in emails], [r for _, r in emails]
+        await self._contacts.update_many({"_id": {"$in": candidate_ids}, "waiting._id": {"$in": row_ids}},
+                                         {"$pull": {"waiting": {"_id": {"$in": row_ids}}}}, session=session)
+        await self._notifications.delete_many({"_id": {"$in": row_ids}, "lease_until": FOLLOWS}, session=session)
+
     # Rows
 
     async def add_notifications(self, session: Session, notifications: list[dict]) -> list[dict]:
