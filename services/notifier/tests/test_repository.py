@@ -2,6 +2,7 @@
 `lease_until` passed), never a row another dispatcher holds, one due later, one following a
 confirmation, or one sent or failed; an outcome changes only what it may."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -156,3 +157,14 @@ async def test_a_database_made_by_an_older_notifier_is_upgraded_once(repository)
     assert (await repository.get("sent"))["lease_until"] == FINISHED
     assert await repository.count_queued() == 2
     assert sorted(r["_id"] for r in await repository.lease_due(NOW + LEASE, "pass-1", LEASE, 50)) == ["m1", "queued"]
+
+
+async def test_two_replicas_starting_at_once_both_upgrade_an_older_database(repository):
+    # Every replica upgrades at start-up (notifier.main): two of them at once must both start.
+    mailed = [{k: v for k, v in row(f"m{i}").items() if k not in ("lease_until", "lease_owner")} for i in range(50)]
+    await repository._db["mailings"].insert_one({"_id": "m", "rows": mailed, "lease_until": NOW})
+    other = NotifierRepository(repository._db)
+
+    await asyncio.gather(repository.upgrade(NOW), other.upgrade(NOW))
+
+    assert await repository.count_queued() == 50

@@ -60,6 +60,7 @@ class Dispatcher:
         self._room = asyncio.Event()  # an email taken up is done with
         self._queued_counted_at = float("-inf")
         self._stopping = False
+        self._left: list[tuple[str, str]] = []  # (row, owner) taken up but not sent: stopped first
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -92,7 +93,8 @@ class Dispatcher:
     async def run(self) -> None:
         """Takes up rows while there is room (handed over first, else a search), each email its own
         task. While nothing is to be sent, searches every `dispatch_poll_seconds`. Once stopped:
-        finishes the emails taken up, records them, and releases the rows still handed over."""
+        finishes the sends begun, records them, and releases the rows taken up or handed over but
+        not sent."""
         try:
             while not self._stopping:
                 room = self.in_flight_limit() - len(self._in_flight)
@@ -147,6 +149,9 @@ class Dispatcher:
             try:
                 message = compose(row, self._sender, self._clock.now())
                 async with self._pool.connection() as smtp:
+                    if self._stopping:  # not sent yet: left to another replica, so a stop waits only for sends begun
+                        self._left.append((row["_id"], owner))
+                        return
                     if not await self._hold(row, owner):
                         return
                     await smtp.send(message, self._sender.envelope_from, [row["email"]])
@@ -184,15 +189,21 @@ class Dispatcher:
         return Outcome(row["_id"], owner, sent=False, error=reason, retry_at=at, then=then)
 
     async def _release_handed_over(self) -> None:
-        """Once stopped: the rows still waiting in the hand-over are not sent here, so their lease
-        ends now and another replica sends them at once, not a lease later."""
-        left = [self._handed.get_nowait()["_id"] for _ in range(self._handed.qsize())]
-        if not left:
-            return
-        try:
-            released = await self._repository.release(left, self._handover_owner, self._clock.now())
-        except PyMongoError as exc:
-            log.warning("handed-over emails not released; they wait out their lease", notifications=len(left),
-                        error=repr(exc))
-            return
-        log.info("handed-over emails released", notifications=released)
+        """Once stopped: the rows still waiting in the hand-over, and those taken up but not sent
+        before the stop, are not sent here, so their lease ends now and another replica sends them
+        at once, not a lease later."""
+        left = self._left + [(self._handed.get_nowait()["_id"], self._handover_owner)
+                             for _ in range(self._handed.qsize())]
+        self._left = []
+        by_owner: dict[str, list[str]] = {}
+        for row_id, owner in left:
+            by_owner.setdefault(owner, []).append(row_id)
+        released = 0
+        for owner, row_ids in by_owner.items():
+            try:
+                released += await self._repository.release(row_ids, owner, self._clock.now())
+            except PyMongoError as exc:
+                log.warning("emails not released; they wait out their lease", notifications=len(row_ids),
+                            error=repr(exc))
+        if released:
+            log.info("unsent emails released", notifications=released)

@@ -151,7 +151,7 @@ async def on_results_released(deps: Dependencies, envelope: Envelope, event: Res
     Per issued result: "now available", one per candidate, exam and session whatever the batch or
     part; for a correction of a result the candidate was told of, "has been updated" instead. A
     candidate with no contact yet gets the email kept as a draft, sent after its confirmation.
-    Withheld and pending results get no email."""
+    Withheld and pending results get no email, and withdraw a "now available" not yet on its way."""
     exam = find_exam(event.exam)
     code = exam.code if exam else event.exam
     context = results_context(code, event.session)
@@ -162,11 +162,14 @@ async def on_results_released(deps: Dependencies, envelope: Envelope, event: Res
 
     async def work(session: Session, now: datetime) -> list[dict]:
         contacts = {c["_id"]: c for c in await deps.repository.find_contacts(session, [r.candidate_id for r in issued])}
-        told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction])
+        # A "now available" still following its confirmation has not gone: not told yet.
+        told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction],
+                                               following=False)
         emails, waiting = [], {}
         for result in issued:
             if ready_id(result.candidate_id) in told:
-                kind, source = Kind.RESULTS_UPDATED, result.result_id
+                # A result keeps its id through its corrections: each correcting batch is an update.
+                kind, source = Kind.RESULTS_UPDATED, f"{result.result_id}:{event.board}:{event.batch_id}"
             else:
                 kind, source = Kind.RESULTS_READY, f"{code}:{event.session}"
             email = draft(kind, source, result.candidate_id, envelope, context, exam=code, session=event.session)
@@ -176,6 +179,10 @@ async def on_results_released(deps: Dependencies, envelope: Envelope, event: Res
             elif email["_id"] not in {d["_id"] for d in (contact or {}).get("waiting", [])}:
                 waiting.setdefault(result.candidate_id, []).append(email)
         await deps.repository.keep_waiting(session, waiting)
+        # A result no longer issued (withheld by a correction) is not "now available" after all, to
+        # a candidate not told yet: its draft, or its row still behind the confirmation, goes.
+        await deps.repository.withdraw(session, [(r.candidate_id, ready_id(r.candidate_id))
+                                                 for r in event.results if r.status != ISSUED])
         return await _add(deps, session, now, emails)
 
     await _record(deps, envelope, "on_results_released", work)

@@ -43,9 +43,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield
         finally:
-            # No new notifications first; then the dispatcher finishes the emails it has taken up
-            # (a send cut short after SMTP accepted it would be sent again by another replica),
-            # records them and releases the rows handed over to it.
+            # No new notifications first; then the dispatcher finishes the sends it has begun (a
+            # send cut short after SMTP accepted it would be sent again by another replica),
+            # records them and releases the rows it has not sent.
             await runtime.stop_consuming()
             dispatcher.stop()
             with contextlib.suppress(Exception):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from crs_shared.mongo import Session, in_chunks
 from notifier.domain.notifications import Status
@@ -25,6 +25,7 @@ CONTACTS = "contacts"
 NOTIFICATIONS = "notifications"
 # Collections of older notifiers: a results part's emails were one mailing document.
 RETIRED_COLLECTIONS = ("mailings", "mailing_sources")
+DUPLICATE_KEY = 11000
 
 # A queued row is free to take once its `lease_until` has passed: it holds the end of a
 # dispatcher's lease, the due time of a row due later, or the time of its next try. A row that
@@ -83,7 +84,11 @@ class NotifierRepository:
             unsent = [row | {"lease_until": max(row["due_at"], now), "lease_owner": None}
                       for row in rows if row["_id"] not in known]
             if unsent:
-                await self._notifications.insert_many(unsent, ordered=False)
+                try:
+                    await self._notifications.insert_many(unsent, ordered=False)
+                except BulkWriteError as exc:  # another replica, upgrading at once, wrote some of them first
+                    if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                        raise
             await self._db[RETIRED_COLLECTIONS[0]].delete_one({"_id": mailing["_id"]})
         for name in RETIRED_COLLECTIONS:
             await self._db.drop_collection(name)
@@ -113,6 +118,16 @@ class NotifierRepository:
                 [UpdateOne({"_id": candidate_id}, {"$push": {"waiting": {"$each": drafts}}}, upsert=True)
                  for candidate_id, drafts in waiting.items()], ordered=False, session=session)
 
+    async def withdraw(self, session: Session, emails: list[tuple[str, str]]) -> None:
+        """Emails (candidate id, row id) not to send after all, if they have not started on their
+        way: a draft still waiting for its contact, or a row still following its confirmation."""
+        if not emails:
+            return
+        candidate_ids, row_ids = [c for c, _ in emails], [r for _, r in emails]
+        await self._contacts.update_many({"_id": {"$in": candidate_ids}, "waiting._id": {"$in": row_ids}},
+                                         {"$pull": {"waiting": {"_id": {"$in": row_ids}}}}, session=session)
+        await self._notifications.delete_many({"_id": {"$in": row_ids}, "lease_until": FOLLOWS}, session=session)
+
     # Rows
 
     async def add_notifications(self, session: Session, notifications: list[dict]) -> list[dict]:
@@ -122,9 +137,13 @@ class NotifierRepository:
             await self._notifications.insert_many(notifications, session=session)
         return notifications
 
-    async def known_ids(self, session: Session | None, notification_ids: list[str]) -> set[str]:
+    async def known_ids(self, session: Session | None, notification_ids: list[str], *,
+                        following: bool = True) -> set[str]:
+        """Those of these rows that exist; with `following` False, not those still waiting for the
+        confirmation they follow (never sent yet, and not about to be)."""
+        waiting = {} if following else {"lease_until": {"$ne": FOLLOWS}}
         return {d["_id"] for chunk in in_chunks(notification_ids)
-                async for d in self._notifications.find({"_id": {"$in": chunk}}, {"_id": 1}, session=session)}
+                async for d in self._notifications.find({"_id": {"$in": chunk}, **waiting}, {"_id": 1}, session=session)}
 
     async def lease_due(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[dict]:
         """Leases up to `limit` rows free to take, the longest free first, to `owner` (a token new

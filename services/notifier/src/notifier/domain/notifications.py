@@ -26,7 +26,7 @@ def notification_id(source: str, candidate_id: str, kind: Kind) -> str:
 
     The source is the event id, except for results: "now available" is keyed by exam and session
     (one per candidate, exam and session, whatever the batch), "has been updated" by the result
-    that replaced an earlier one."""
+    and the batch that corrected it (a result keeps its id through its corrections)."""
     return f"{kind}:{candidate_id}:{source}"
 
 
