@@ -203,18 +203,3 @@ async def test_a_part_stored_again_announces_nothing_more(client, amqp_url, cloc
         await announce_due_releases(client.app.state.dependencies)
         announced = await released(tap, client, 2)
     assert [e.payload["batch_id"] for e in announced] == [p.batch_id for p in parts]
-
-
-async def test_a_released_result_stays_shown_and_verifiable_while_its_correction_waits_for_its_release(
-        client, amqp_url, clock):
-    """A correction held until a later release time is not shown before it (contract section 4); the
-    result it will replace was released and is what the candidate and a verifier see until then."""
-    candidate_id = new_candidate_id()
-    await publish_results(amqp_url, client, [record(candidate_id, overall=172)])
-    [before] = await shown(client, candidate_id, clock)
-    await publish_results(amqp_url, client, [record(candidate_id, overall=181)],
-                          release_at=clock.now() + timedelta(days=1))
-
-    assert [r["overall_score"] for r in await shown(client, candidate_id, clock)] == [172]
-    verified = await client.get(f"/api/results/verify/{before['verification_number']}", params={"family_name": "Chen"})
-    assert verified.status_code == 200
