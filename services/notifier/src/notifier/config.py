@@ -27,8 +27,9 @@ class Settings(ServiceSettings):
     dispatch_in_flight: int = Field(400, ge=1)
     # Sends recorded per database write at most (a crash re-sends at most these, with their Message-ID).
     dispatch_record_group: int = Field(20, ge=1)
-    # Rows just committed, waiting in memory for the dispatcher (see notifier.dispatcher).
-    dispatch_handover_limit: int = Field(1000, ge=1)
+    # Rows just committed, waiting in memory for the dispatcher (see notifier.dispatcher): several
+    # results parts, so that a release's rows are handed over rather than searched for.
+    dispatch_handover_limit: int = Field(5000, ge=1)
     # A send that fails for a passing reason (server down, 4xx) is retried with backoff for this long.
     retry_for_seconds: float = 24 * 3600
     send_lease_seconds: float = Field(60.0, gt=0)

@@ -11,8 +11,11 @@ only a shortcut lost, and those left at a stop have their lease ended.
 
 At most `in_flight_limit()` emails are taken up and unsent at once: what the pool can send in a
 quarter of the lease at its recent pace (`notifier.domain.in_flight`). The hand-over lease is given
-only within the same room, so a slow SMTP server does not leave rows leased here that another
-replica could send."""
+by the same rule, to as many rows as the pool sends in a quarter of the lease, counting those
+handed over or taken up already, at most `dispatch_handover_limit`: on release day nearly every
+row is handed over and no search is made, while a slow SMTP server leaves the rest free for
+another replica's search. (A search reads the range of free rows, so a release sent through
+searches alone costs SecantusDB about the square of its size.)"""
 
 import asyncio
 import contextlib
@@ -75,11 +78,13 @@ class Dispatcher:
                                at_most=self._most_in_flight)
 
     def handover_leases(self, now: datetime, count: int) -> list[dict | None]:
-        """The leases `count` rows due at once are written with: this dispatcher's, as far as its
-        room allows, so it is handed them after the commit and sends them without leasing them
+        """The leases `count` rows due at once are written with: this dispatcher's, as far as the
+        rule above allows, so it is handed them after the commit and sends them without leasing them
         again; None for the rest, which any replica's search takes. If this process dies first,
         its rows wait out the lease."""
-        room = max(0, self.in_flight_limit() - len(self._in_flight) - self._handed.qsize())
+        budget = in_flight_limit(self._pool.per_second(), self._lease.total_seconds(), at_least=self._pool.size,
+                                 at_most=self._handed.maxsize)
+        room = max(0, budget - len(self._in_flight) - self._handed.qsize())
         lease = {"lease_until": now + self._lease, "lease_owner": self._handover_owner}
         return [lease] * min(room, count) + [None] * max(0, count - room)
 
