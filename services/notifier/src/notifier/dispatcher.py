@@ -15,7 +15,7 @@ by the same rule, to as many rows as the pool sends in a quarter of the lease, c
 handed over or taken up already, at most `dispatch_handover_limit`: on release day nearly every
 row is handed over and no search is made, while a slow SMTP server leaves the rest free for
 another replica's search. (A search reads the range of free rows, so a release sent through
-searches alone costs SecantusDB about the square of its size.)"""
+searches costs SecantusDB about the square of its size.)"""
 
 import asyncio
 import contextlib
