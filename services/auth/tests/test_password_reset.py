@@ -198,12 +198,17 @@ async def _none_unsent(outbox):
     return await outbox.count_documents({"sent_at": None}) == 0
 
 
-async def test_a_log_in_checked_against_the_old_password_during_a_reset_gets_no_token(client, amqp_url):
+async def registered_with_a_reset_link(client, amqp_url) -> tuple[str, str]:
+    """A registered candidate and the token of a reset link sent to them."""
     candidate_id = new_candidate_id()
     await register(amqp_url, client, candidate_id)
     async with EventTap(amqp_url, "password.reset_requested") as links:
         await remind(client, candidate_id)
-        token = token_of((await reset_link(links)).reset_url)
+        return candidate_id, token_of((await reset_link(links)).reset_url)
+
+
+async def test_a_log_in_checked_against_the_old_password_during_a_reset_gets_no_token(client, amqp_url):
+    candidate_id, token = await registered_with_a_reset_link(client, amqp_url)
     held = Held(deps_of(client).passwords, "verify")
     racing = asyncio.create_task(log_in(client, candidate_id, PASSWORD))
     await asyncio.wait_for(held.done.wait(), timeout=20)  # the old password has been checked
@@ -215,11 +220,7 @@ async def test_a_log_in_checked_against_the_old_password_during_a_reset_gets_no_
 
 
 async def test_a_log_in_that_ends_while_a_reset_hashes_gets_a_token_the_reset_revokes(client, amqp_url):
-    candidate_id = new_candidate_id()
-    await register(amqp_url, client, candidate_id)
-    async with EventTap(amqp_url, "password.reset_requested") as links:
-        await remind(client, candidate_id)
-        token = token_of((await reset_link(links)).reset_url)
+    candidate_id, token = await registered_with_a_reset_link(client, amqp_url)
     held = Held(deps_of(client).passwords, "hash")
     resetting = asyncio.create_task(reset(client, token))
     await asyncio.wait_for(held.done.wait(), timeout=20)  # the new password is hashed, not yet stored

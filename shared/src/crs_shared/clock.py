@@ -26,5 +26,11 @@ class ManualClock:
         self._now += delta
 
 
+def to_millisecond(moment: datetime) -> datetime:
+    """`moment` as MongoDB keeps it: to the millisecond, rounded down. A time computed here and
+    compared with one read back (a lock's end, a Retry-After) must be cut the same way."""
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+
+
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

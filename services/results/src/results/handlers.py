@@ -10,7 +10,7 @@ from functools import partial
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from crs_shared.clock import Clock
+from crs_shared.clock import Clock, to_millisecond
 from crs_shared.domain.exams import ISSUED, RefusedRecord, ValidResult, check_part, find_exam
 from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import ReleasedResult, ResultsPublished, ResultsReleased
@@ -79,8 +79,8 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
     now = deps.clock.now()
     exam = find_exam(part.exam)
     valid, refused = check_part(exam or part.exam, part.results)
-    release_at = _to_millisecond(part.release_at or now)
-    announce_at = _to_millisecond(announce_from(release_at, now, deps.candidate_results.longest_staleness_seconds))
+    release_at = to_millisecond(part.release_at or now)
+    announce_at = to_millisecond(announce_from(release_at, now, deps.candidate_results.longest_staleness_seconds))
     part_key = f"{part.board}:{part.batch_id}:{part.part}"
     candidate_ids = [r.candidate_id for r in valid]
 
@@ -110,7 +110,7 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
                 if earlier is None:
                     new.append(document)
                     showing.append(document)
-                elif earlier["published_at"] > _to_millisecond(envelope.occurred_at):
+                elif earlier["published_at"] > to_millisecond(envelope.occurred_at):
                     # An older publication delivered late (a dead-lettered part put back, say): it goes
                     # straight to the history, and the newer result stays shown.
                     history.append(_history_document(document, earlier, now))
@@ -194,11 +194,6 @@ def _result_document(deps: Dependencies, result: ValidResult, part: ResultsPubli
         "stored_at": now,
         "correction": False,  # True once it replaces a shown result
     }
-
-
-def _to_millisecond(moment: datetime) -> datetime:
-    """MongoDB keeps times to the millisecond; compare like with like."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _history_document(version: dict, shown: dict, now: datetime) -> dict:

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from crs_shared.clock import to_millisecond
+
 
 @dataclass(frozen=True)
 class LockoutPolicy:
@@ -35,7 +37,7 @@ class LockoutPolicy:
 
     def locked_until(self, now: datetime) -> datetime:
         """When a lock set now lifts, to the millisecond (the precision MongoDB stores)."""
-        return _to_millisecond(now + self.duration)
+        return to_millisecond(now + self.duration)
 
     def stale_checks_before(self, now: datetime) -> datetime:
         return now - self.check_timeout
@@ -55,7 +57,3 @@ class LockoutPolicy:
 def lock_message(retry_after_seconds: int) -> str:
     minutes = max(1, math.ceil(retry_after_seconds / 60))
     return f"This account has been locked. Please try again in {minutes} minute{'' if minutes == 1 else 's'}."
-
-
-def _to_millisecond(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)

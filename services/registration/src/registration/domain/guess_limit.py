@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from crs_shared.clock import to_millisecond
+
 
 @dataclass(frozen=True)
 class GuessLimit:
@@ -31,18 +33,18 @@ class GuessLimit:
 
     def window_ends(self, now: datetime) -> datetime:
         """The end of a window whose first wrong number comes now."""
-        return _to_millisecond(now + self.window)
+        return to_millisecond(now + self.window)
 
     def held_until(self, now: datetime) -> datetime:
         """When a hold set now lifts."""
-        return _to_millisecond(now + self.hold)
+        return to_millisecond(now + self.hold)
 
     def stale_before(self, now: datetime) -> datetime:
         """Check slots reserved before this moment are free again."""
         return now - self.check_lease
 
     def lease_ends(self, now: datetime) -> datetime:
-        return _to_millisecond(now + self.check_lease)
+        return to_millisecond(now + self.check_lease)
 
     @staticmethod
     def is_held(held_until: datetime | None, now: datetime) -> bool:
@@ -63,8 +65,3 @@ def held_message(retry_after_seconds: int) -> str:
         "Please check the ID Number and Secret Number on your Confirmation of Entry and try again "
         f"in {minutes} minute{'' if minutes == 1 else 's'}."
     )
-
-
-def _to_millisecond(moment: datetime) -> datetime:
-    """MongoDB keeps dates to the millisecond; rounding here keeps Retry-After exact."""
-    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
