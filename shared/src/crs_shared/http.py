@@ -8,10 +8,11 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import structlog
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +67,16 @@ def operator_token_matches(credentials: HTTPAuthorizationCredentials | None, exp
         return False
     given = credentials.credentials.encode() if credentials is not None else b""
     return hmac.compare_digest(given, expected.encode())
+
+
+async def require_operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
+) -> None:
+    """A route dependency: the request carries the operator token the app holds in
+    `app.state.operator_token`, or it is refused with 401 invalid_operator_token."""
+    if not operator_token_matches(credentials, request.app.state.operator_token):
+        raise DomainError(401, "invalid_operator_token", "A valid operator token is required.",
+                          headers={"WWW-Authenticate": "Bearer"})
 
 
 class EndpointAnswers(APIRoute):

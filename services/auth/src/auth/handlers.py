@@ -2,8 +2,8 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection

@@ -3,9 +3,8 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials
 
-from crs_shared.http import DomainError, DomainErrorBody, operator_bearer, operator_token_matches
+from crs_shared.http import DomainError, DomainErrorBody, require_operator
 from registration import handlers
 from registration.domain.errors import AlreadyRegistered, IdSecretMismatch, RegistrationRefused, TooManyAttempts
 from registration.domain.guess_limit import held_message
@@ -28,14 +27,6 @@ router = APIRouter(prefix="/api/registration")
 
 async def dependencies(request: Request) -> handlers.Dependencies:
     return request.app.state.dependencies
-
-
-async def operator(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
-) -> None:
-    if not operator_token_matches(credentials, request.app.state.operator_token):
-        raise DomainError(401, "invalid_operator_token", "A valid operator token is required.",
-                          headers={"WWW-Authenticate": "Bearer"})
 
 
 def refused(refusal: RegistrationRefused) -> DomainError:
@@ -70,7 +61,7 @@ async def register(
     "/holds/{candidate_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={401: {"model": DomainErrorBody}},
-    dependencies=[Depends(operator)],
+    dependencies=[Depends(require_operator)],
 )
 async def lift_hold(
     candidate_id: Annotated[str, Path(pattern=CANDIDATE_ID.pattern, description="The ID Number, in any case.")],

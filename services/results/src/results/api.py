@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
-from crs_shared.http import DomainError, DomainErrorBody, EndpointAnswers, operator_bearer, operator_token_matches
+from crs_shared.http import DomainError, DomainErrorBody, EndpointAnswers, require_operator
 from crs_shared.tokens import InvalidToken
 from results import handlers
 from results.domain.errors import (
@@ -27,11 +27,6 @@ REFUSALS: dict[type[ResultsRefusal], tuple[int, str, str]] = {
 
 def invalid_token() -> DomainError:
     return DomainError(401, "invalid_token", "Please log in again.", headers={"WWW-Authenticate": "Bearer"})
-
-
-def invalid_operator_token() -> DomainError:
-    return DomainError(401, "invalid_operator_token", "A valid operator token is required.",
-                       headers={"WWW-Authenticate": "Bearer"})
 
 
 PRIVATE = {"Cache-Control": "private, no-store"}
@@ -68,13 +63,6 @@ class CandidateBearer(HTTPBearer):
 candidate_token = CandidateBearer(auto_error=False, scheme_name="CandidateToken",
                                   description="An access token from POST /api/auth/login.")
 CurrentCandidate = Annotated[str, Depends(candidate_token)]
-
-
-async def operator(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
-) -> None:
-    if not operator_token_matches(credentials, request.app.state.operator_token):
-        raise invalid_operator_token()
 
 
 async def verification_rate_limit(request: Request) -> None:
@@ -144,7 +132,7 @@ async def verify(
     return Verification.of(result)
 
 
-@router.get("/batches/{batch_id}", response_model=BatchReport, responses=ERRORS, dependencies=[Depends(operator)])
+@router.get("/batches/{batch_id}", response_model=BatchReport, responses=ERRORS, dependencies=[Depends(require_operator)])
 async def batch(deps: Deps, batch_id: Annotated[str, Path(max_length=100)]) -> BatchReport:
     try:
         report = await handlers.batch_report(deps, batch_id)
