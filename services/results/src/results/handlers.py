@@ -206,7 +206,7 @@ def _history_document(version: dict, shown: dict, now: datetime) -> dict:
 # Announcing releases.
 
 async def announce_due_releases(deps: Dependencies) -> int:
-    """Announces each part whose release time has passed and whose release is not yet announced, each
+    """Announces each part whose announcement is due (`announce_at` passed) and not yet made, each
     in one transaction with the conditional update that claims it, so that any number of replicas
     running this at once announce each part once. Returns how many parts this call announced."""
     claimed = 0
