@@ -180,7 +180,7 @@ async def measure(system: System, candidates: Candidates, profiler: Profiler = n
         async def all_emailed() -> bool:
             return len(mail_files(system.mail_folder) - before) >= candidates.issued
 
-        with (profiler("release_day", {name: system.pid(name) for name in ("results", "notifier")}) as profiles,
+        with (profiler("release_day", {name: system.pid(name) for name in ("results", "notifier", "mongodb")}) as profiles,
               system.cpu_use() as cpu):
             start_ns, start = time.time_ns(), time.perf_counter()
             published, readable, _ = await asyncio.gather(
