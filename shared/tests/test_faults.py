@@ -17,3 +17,16 @@ def test_an_unarmed_or_unmatched_hook_does_nothing():
         faults.kill_after_handle("CandidateRegistered")  # another hook with the same value: nothing
     finally:
         faults.arm("dev", {})
+
+
+def test_a_hook_with_a_condition_kills_only_after_a_message_that_holds_it(monkeypatch):
+    killed = []
+    monkeypatch.setattr(faults.os, "kill", lambda pid, sig: killed.append(sig))
+    faults.arm("dev", {faults.KILL_AFTER_HANDLE: "notifier.results.released", faults.KILL_AFTER_HANDLE_IF: "1000042"})
+    try:
+        faults.kill_after_handle("notifier.results.released", b'{"results": [{"candidate_id": "1000041"}]}')
+        assert killed == []
+        faults.kill_after_handle("notifier.results.released", b'{"results": [{"candidate_id": "1000042"}]}')
+        assert killed == [faults.signal.SIGKILL]
+    finally:
+        faults.arm("dev", {})

@@ -91,18 +91,22 @@ class System:
             await client.close()
 
 
+# Fault hooks by service ({service: env}), or a function of the workload that returns them.
+Faults = dict[str, dict[str, str]] | Callable[[Workload], dict[str, dict[str, str]]]
+
+
 @pytest.fixture
 def make_system(tmp_path: Path):
-    """make_system(mongo_url, amqp_url, smtp, faults={service: env}) starts the four services. Ask for it
+    """make_system(mongo_url, amqp_url, smtp, faults=Faults) starts the four services. Ask for it
     after the servers' fixtures, so the services stop before their servers go."""
     stacks: list[Stack] = []
 
     def make(mongo_url: str, amqp_url: str, smtp: SmtpCapture, *, results: int = 2500, early: int = 20,
-             late: int = 20, faults: dict[str, dict[str, str]] | None = None, **env: str) -> System:
+             late: int = 20, faults: Faults | None = None, **env: str) -> System:
         stack = Stack(mongo_url, amqp_url, smtp.port, tmp_path, **env)
         stacks.append(stack)
-        stack.start(**(faults or {}))
         workload = Workload.generate(results=results, early=early, late=late)
+        stack.start(**((faults(workload) if callable(faults) else faults) or {}))
         return System(stack, workload, Board(amqp_url, workload), Candidates(stack),
                       Ledger(stack, mongo_url, amqp_url, workload, smtp), mongo_url)
 

@@ -157,7 +157,7 @@ class QueueConsumer:
                 await message.nack(requeue=True)
             else:
                 CONSUMED.labels(self._service, event_type).inc()
-                faults.kill_after_handle(self._queue.name)
+                faults.kill_after_handle(self._queue.name, message.body)
                 await message.ack()
 
     async def _handle_through_outages(self, envelope: Envelope, payload: EventPayload) -> None:
