@@ -45,15 +45,20 @@ async def test_a_broker_restart_mid_batch_loses_nothing_and_every_consumer_resum
     await system.steady_traffic(late[half:])  # their events can only be handled by the restored consumers
     await publishing
     outcome = await system.ledger.settled()
+    consumers_at_end = await _consumer_counts(rabbit.url)
     record("RabbitMQ restart", PROMISE, outcome.counts(), parts_published=system.workload.batch.parts,
            parts_stored_before_stop=parts_before_stop, board_publish_attempts=system.board.results_attempts,
            readyz_while_down=readiness, consumers_before=consumers_before, consumers_after=consumers_after,
+           consumers_at_end=consumers_at_end,
            registered_while_down=half, http=system.candidates.log.statuses)
 
     assert parts_before_stop < system.workload.batch.parts
     assert system.board.results_attempts >= 2, "the board never had to publish again"
     assert outcome.exact, outcome.counts()
     assert outcome.dead_lettered == {}
+    one_each = dict.fromkeys(QUEUES, 1)
+    assert consumers_before == one_each, consumers_before
+    assert consumers_after == one_each == consumers_at_end, (consumers_after, consumers_at_end)
 
 
 async def _consumer_counts(amqp_url: str) -> dict[str, int]:

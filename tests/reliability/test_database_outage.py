@@ -58,4 +58,5 @@ async def test_a_database_outage_answers_503_holds_messages_and_loses_nothing(da
         assert response.headers["Retry-After"]
     assert outcome.exact, outcome.counts()
     assert outcome.dead_lettered == {}
+    assert set(returned.values()) == {0}, f"consumers returned messages instead of holding them: {returned}"
 

@@ -18,6 +18,16 @@ async def wait_until(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
+async def stays(check: Callable[[], Awaitable[T]], *, seconds: float, interval: float = 0.5) -> T:
+    """Polls `check` for `seconds`: its last value, or its first falsy one (what changed)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await check()
+        if not value or time.monotonic() >= deadline:
+            return value
+        await asyncio.sleep(interval)
+
+
 def wait_until_sync(check: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.1, what: str) -> T:
     deadline = time.monotonic() + timeout
     last = None

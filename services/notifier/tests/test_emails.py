@@ -109,7 +109,10 @@ async def test_results_emails_go_to_issued_results_and_wait_for_candidates_not_r
     await wait_until(lambda: _value(len(smtp.messages_to(contact.email)) == 2), what="the results email")
     repository = notifier.app.state.dependencies.repository
     others = ["NOTREG99", withheld.candidate_id]
+    # The part's rows were written in one transaction, before its first email: nothing more comes.
     assert await repository.count({"kind": "results_ready", "candidate_id": {"$in": others}}) == 0
+    assert [m["Subject"] for m in smtp.messages_to(withheld.email)] == [
+        "Your registration for the Results Service is confirmed"]
     [waiting] = (await repository.find_contact(None, "NOTREG99"))["waiting"]
     assert waiting["kind"] == "results_ready"
 

@@ -1,21 +1,26 @@
 """Two notifier processes over 800 registrations and 800 released results in two parts: 1,600
-emails, none twice. (tests/test_scaling.py runs two replicas of every service together.)"""
-
-import httpx
+emails, none twice, counted once every row is recorded sent and again a lease later (a row whose
+lease ran out would have been sent again by then). (tests/test_scaling.py runs two replicas of
+every service together.)"""
 
 from datetime import UTC, datetime
+
+import httpx
+from pymongo import AsyncMongoClient
 
 from crs_shared.messaging.contracts import ReleasedResult, ResultsReleased
 from services.notifier.tests.conftest import registered
 from tests.support.broker import envelope_for, publish
 from tests.support.stack import ServiceProcess, service_env
-from tests.support.waiting import wait_until
+from tests.support.waiting import stays, wait_until
 
 RESULTS, PART = 800, 400
+LEASE_SECONDS = 4.0
 
 
 async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, smtp, tmp_path):
-    env = service_env(mongo_url, amqp_url, smtp.port, "notifier")
+    env = service_env(mongo_url, amqp_url, smtp.port, "notifier") | {
+        "SEND_LEASE_SECONDS": str(LEASE_SECONDS), "SMTP_TIMEOUT_SECONDS": str(LEASE_SECONDS / 4)}
     replicas = [ServiceProcess("notifier", env, tmp_path).start() for _ in range(2)]
     try:
         contacts = [registered() for _ in range(RESULTS)]
@@ -29,6 +34,10 @@ async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, sm
                  for i in range(2)]
         await publish(amqp_url, *[(envelope_for(p), p.ROUTING_KEY) for p in parts])
         await wait_until(lambda: _count(smtp, 2 * RESULTS), timeout=240, what=f"{RESULTS} results emails")
+        await wait_until(lambda: _all_recorded_sent(mongo_url, env["DATABASE_NAME"], 2 * RESULTS), timeout=60,
+                         what="every row recorded sent")
+        assert await stays(lambda: _count(smtp, 2 * RESULTS, exactly=True), seconds=LEASE_SECONDS + 1), \
+            f"{len(smtp.messages())} emails a lease later"
 
         messages = smtp.messages()
         message_ids = [m["Message-ID"] for m in messages]
@@ -51,5 +60,16 @@ async def test_two_replicas_send_each_email_exactly_once(mongo_url, amqp_url, sm
             replica.stop()
 
 
-async def _count(smtp, target):
-    return len(list(smtp.folder.glob("*.eml"))) >= target
+async def _count(smtp, target: int, *, exactly: bool = False) -> bool:
+    found = len(list(smtp.folder.glob("*.eml")))
+    return found == target if exactly else found >= target
+
+
+async def _all_recorded_sent(mongo_url: str, database: str, rows: int) -> bool:
+    client = AsyncMongoClient(mongo_url)
+    try:
+        notifications = client[database].notifications
+        return (await notifications.count_documents({"status": "sent"}) == rows
+                and await notifications.count_documents({"status": {"$ne": "sent"}}) == 0)
+    finally:
+        await client.close()
