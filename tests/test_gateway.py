@@ -1,5 +1,6 @@
 """The nginx gateway as a real process (deploy/gateway/nginx.conf.template), in front of stand-in
-services that echo what reached them: routing, request ids, rate limits, headers, gzip, limits."""
+services that echo what reached them: routing, request ids, rate limits, client addresses, names
+looked up while it runs, headers, gzip, limits."""
 
 import gzip
 import json
@@ -225,6 +226,7 @@ def test_a_service_name_is_looked_up_again_while_the_gateway_runs(upstreams, tmp
             # A replica gone while its address is still known: reads are tried again on the other.
             first.stop()
             assert {answered_by() for _ in range(6)} == {"auth-2"}
+            assert "Connection refused) while connecting to upstream" in gateway.log()
     finally:
         gateway.stop()
         for server in (first, second, names):

@@ -7,6 +7,7 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 import dns.message
 import dns.rcode
@@ -41,7 +42,24 @@ class GatewayProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-class EchoUpstream:
+class ServedInThread:
+    """A socketserver's server answering from a thread of its own until `stop`."""
+
+    def __init__(self, server: socketserver.BaseServer):
+        self.server = server
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> Self:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class EchoUpstream(ServedInThread):
     """A stand-in service: answers every request with JSON saying who answered and what arrived,
     and remembers the requests (headers as the gateway passed them on). Several can share a port
     on different loopback addresses, as the replicas behind one name do."""
@@ -73,9 +91,7 @@ class EchoUpstream:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(ThreadingHTTPServer((host, port), Handler))
 
     @property
     def host(self) -> str:
@@ -89,16 +105,8 @@ class EchoUpstream:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def start(self) -> "EchoUpstream":
-        self.thread.start()
-        return self
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class DnsStandIn:
+class DnsStandIn(ServedInThread):
     """A DNS server on 127.0.0.1 that answers A queries from `records` (name -> addresses), which the
     test may change at any time, as Docker's DNS answers for a compose service being scaled. Any
     other name is unknown (NXDOMAIN)."""
@@ -120,18 +128,8 @@ class DnsStandIn:
                     answer.answer.append(dns.rrset.from_text_list(question.name, 1, "IN", "A", addresses))
                 sock.sendto(answer.to_wire(), self.client_address)
 
-        self.server = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(socketserver.ThreadingUDPServer(("127.0.0.1", 0), Handler))
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> "DnsStandIn":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
