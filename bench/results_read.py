@@ -47,7 +47,7 @@ def bare_app_behind_gateway(body: bytes, folder: Path) -> Iterator[str]:
     try:
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/results/me"), timeout=60, what="bare app",
                  process=app.process)
-        upstream = [f"127.0.0.1:{port}"]
+        upstream = f"127.0.0.1:{port}"
         gateway = start_gateway(gateway_port, dict.fromkeys(("registration", "auth", "results"), upstream),
                                 folder / "gateway", folder / "gateway.log", rate_limits=False)
         yield f"http://127.0.0.1:{gateway_port}/"

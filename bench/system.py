@@ -85,7 +85,7 @@ class System:
             for name, future in futures.items():
                 self.children[name] = future.result()
         self.children["gateway"] = start_gateway(
-            self.gateway_port, {name: [f"127.0.0.1:{self.ports[name]}"] for name in ("registration", "auth", "results")},
+            self.gateway_port, {name: f"127.0.0.1:{self.ports[name]}" for name in ("registration", "auth", "results")},
             self.folder / "gateway", logs / "gateway.log", rate_limits=False)
         return self
 

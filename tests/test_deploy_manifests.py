@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import importlib.resources
 import importlib.util
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -203,6 +204,14 @@ def test_the_gateway_is_rendered_from_the_one_template():
     compose_gateway = _compose()["services"]["gateway"]
     assert placeholders <= set(compose_gateway["environment"])
     assert "./deploy/gateway/nginx.conf.template:/etc/nginx/templates/nginx.conf.template:ro" in compose_gateway["volumes"]
+
+
+def test_forwarded_addresses_are_trusted_only_from_a_range_in_kubernetes():
+    """The ingress's X-Forwarded-For at the gateway, the gateway's at the services: never `*`."""
+    [config] = [cm["data"] for cm in _of_kind("ConfigMap") if "FORWARDED_ALLOW_IPS" in cm["data"]]
+    env = {e["name"]: e["value"] for e in _by_name("Deployment")["gateway"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for trusted in (config["FORWARDED_ALLOW_IPS"], env["TRUSTED_PROXIES"]):
+        assert ipaddress.ip_network(trusted).num_addresses < 2**24, trusted
 
 
 # --- docker compose ----------------------------------------------------------------------------

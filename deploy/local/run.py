@@ -84,7 +84,7 @@ def main() -> None:
             started.append(start_service(name, port, env, VAR / f"log/{name}.log"))
             urls[name] = f"http://127.0.0.1:{port}"
         print(f"Starting the gateway (nginx) on 127.0.0.1:{gateway_port}...", flush=True)
-        upstreams = {name: [f"127.0.0.1:{env_port(f'{name.upper()}_PORT', SERVICES[name])}"]
+        upstreams = {name: f"127.0.0.1:{env_port(f'{name.upper()}_PORT', SERVICES[name])}"
                      for name in ("registration", "auth", "results")}
         started.append(start_gateway(gateway_port, upstreams, VAR / "gateway", VAR / "log/gateway.log"))
         print("\nThe Candidate Results Service is running:")

@@ -15,7 +15,7 @@ class RunningSystem:
     def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path):
         self.services = ServiceSet(mongo_url, amqp_url, smtp_port, folder)
         self.gateway = GatewayProcess(
-            {name: [f"127.0.0.1:{self.services[name].port}"] for name in ("registration", "auth", "results")}, folder)
+            {name: f"127.0.0.1:{self.services[name].port}" for name in ("registration", "auth", "results")}, folder)
 
     @property
     def url(self) -> str:

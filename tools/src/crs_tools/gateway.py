@@ -11,6 +11,7 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,17 +26,24 @@ NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/ngin
 RATE_LIMIT = re.compile(r"^[ \t]*limit_req zone=.*\n", re.MULTILINE)
 
 
-def render(listen: str, upstreams: dict[str, list[str]], portal_root: Path, template: Path = TEMPLATE,
-           *, rate_limits: bool = True) -> str:
-    """The config text. `upstreams` maps each service to one or more host:port addresses.
-    `rate_limits=False` drops the per-address limits (the benchmarks load it from one address)."""
+# Locally the upstreams are IP addresses, which nginx never looks up, and no proxy stands in front.
+NO_LOOKUPS = "127.0.0.1"
+NO_ONE = "unix:"  # set_real_ip_from's value for UNIX sockets: the gateway listens on TCP only
+
+
+def render(listen: str, upstreams: dict[str, str], portal_root: Path, template: Path = TEMPLATE, *,
+           rate_limits: bool = True, trusted_proxies: Sequence[str] = (), resolver: str = NO_LOOKUPS) -> str:
+    """The config text. `upstreams` maps each service to its host:port; a name is looked up through
+    `resolver` (host[:port]). `trusted_proxies` are the addresses or CIDR ranges whose X-Forwarded-For
+    gives the client's address (none by default). `rate_limits=False` drops the per-address limits
+    (the benchmarks load it from one address)."""
     missing = [name for name in UPSTREAMS if not upstreams.get(name)]
     if missing:
         raise ValueError(f"no address for the upstream(s) {', '.join(missing)}")
-    values = {"GATEWAY_LISTEN": listen, "PORTAL_ROOT": str(portal_root)}
-    for name in UPSTREAMS:
-        # One `server` line per replica: "a;\n        server b" continues the template's line.
-        values[f"{name.upper()}_UPSTREAM"] = ";\n        server ".join(upstreams[name])
+    values = {"GATEWAY_LISTEN": listen, "PORTAL_ROOT": str(portal_root), "RESOLVER": resolver,
+              # One `set_real_ip_from` line each: "a;\n    set_real_ip_from b" continues the template's line.
+              "TRUSTED_PROXIES": ";\n    set_real_ip_from ".join(trusted_proxies or [NO_ONE])}
+    values.update({f"{name.upper()}_UPSTREAM": upstreams[name] for name in UPSTREAMS})
 
     def fill(match: re.Match) -> str:
         if match.group(1) not in values:
@@ -78,12 +86,11 @@ def portal_root_for_workers(prefix: Path, portal: Path = PORTAL) -> Path:
     return copy
 
 
-def prepare(prefix: Path, listen: str, upstreams: dict[str, list[str]], portal: Path = PORTAL,
-            *, rate_limits: bool = True) -> Path:
-    """Writes `prefix/nginx.conf` and returns its path."""
+def prepare(prefix: Path, listen: str, upstreams: dict[str, str], portal: Path = PORTAL, **options) -> Path:
+    """Writes `prefix/nginx.conf` and returns its path; `options` as for `render`."""
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    conf.write_text(render(listen, upstreams, portal_root_for_workers(prefix, portal), rate_limits=rate_limits))
+    conf.write_text(render(listen, upstreams, portal_root_for_workers(prefix, portal), **options))
     return conf
 
 
@@ -106,7 +113,7 @@ def main() -> None:
     """`python -m crs_tools.gateway [LISTEN]`: prints the config rendered for the default local ports."""
     listen = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:8080"
     ports = {"registration": 8001, "auth": 8002, "results": 8003}
-    print(render(listen, {name: [f"127.0.0.1:{port}"] for name, port in ports.items()}, PORTAL), end="")
+    print(render(listen, {name: f"127.0.0.1:{port}" for name, port in ports.items()}, PORTAL), end="")
 
 
 if __name__ == "__main__":

@@ -150,11 +150,12 @@ class GatewayChild(Child):
             gateway.cleanup(self.prefix)
 
 
-def start_gateway(port: int, upstreams: dict[str, list[str]], prefix: Path, log_path: Path | None = None,
-                  *, rate_limits: bool = True) -> Child:
+def start_gateway(port: int, upstreams: dict[str, str], prefix: Path, log_path: Path | None = None,
+                  **options) -> Child:
     """nginx (deploy/gateway/nginx.conf.template) on 127.0.0.1:`port`, in the foreground, with its
     config, pid and temp files under `prefix`. `upstreams` maps registration/auth/results to their
-    host:port addresses (one or more each). `rate_limits=False` is for the benchmarks only."""
+    host:port; `options` as for `crs_tools.gateway.render` (`rate_limits=False` is for the
+    benchmarks only)."""
     from crs_tools import gateway
 
     nginx = gateway.find_nginx()
@@ -162,7 +163,7 @@ def start_gateway(port: int, upstreams: dict[str, list[str]], prefix: Path, log_
         raise NginxMissing("nginx is not installed (Debian package nginx; deploy/local/ensure-system-packages.sh)")
     if port_open("127.0.0.1", port):
         raise RuntimeError(f"the gateway's port 127.0.0.1:{port} is already in use (set GATEWAY_PORT)")
-    conf = gateway.prepare(prefix, f"127.0.0.1:{port}", upstreams, rate_limits=rate_limits)
+    conf = gateway.prepare(prefix, f"127.0.0.1:{port}", upstreams, **options)
     check = subprocess.run(gateway.command(nginx, prefix, conf, test_only=True), capture_output=True, text=True)
     if check.returncode != 0:
         gateway.cleanup(prefix)
