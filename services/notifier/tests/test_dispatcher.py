@@ -65,6 +65,7 @@ class FakePool:
     """Sends instantly, except to the addresses in `fails` (which raise) and while `gate` is closed."""
 
     size = 2
+    fault = None  # never paused (the pause itself: test_smtp_security.py)
 
     def __init__(self, fails: dict[str, Exception] | None = None, per_second: float | None = None):
         self.fails = fails or {}
