@@ -165,3 +165,22 @@ async def _value(value):
 
 async def _seconds(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+@pytest.mark.parametrize(("smtp_tls", "why"), [
+    ("starttls", "STARTTLS with the SMTP server 127.0.0.1:"),
+    ("tls", "TLS with the SMTP server failed"),
+])
+async def test_tls_asked_of_a_plain_server_pauses_sending_and_says_why(settings, smtp, smtp_tls, why):
+    settings = type(settings)(**(settings.model_dump() | {"smtp_port": smtp.port, "smtp_tls": smtp_tls}))
+    event = registered()
+    async with serving(create_app(settings)) as http:
+        await publish(settings.amqp_url, (envelope_for(event), event.ROUTING_KEY))
+
+        async def paused():
+            answer = await http.get("/readyz")
+            return answer.json()["why"]["smtp"] if answer.status_code == 503 else None
+        assert why in await wait_until(paused, timeout=30, what="/readyz to say sending is paused")
+        repository = http._transport.app.state.dependencies.repository
+        assert await repository.count({"candidate_id": event.candidate_id, "status": "queued", "attempts": 0}) == 1
+        assert smtp.messages() == []

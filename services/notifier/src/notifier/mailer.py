@@ -187,20 +187,10 @@ class SmtpPool:
             raise
         step = "STARTTLS"
         try:
-            if security.tls == "starttls":
-                await client.ehlo()
-                if not client.supports_extension("starttls"):
-                    raise SmtpConfigurationError(
-                        f"the SMTP server {self._where} does not offer STARTTLS, which SMTP_TLS=starttls asks for: "
-                        "check SMTP_HOST and SMTP_PORT (usually 587), or SMTP_TLS")
+            if security.tls == "starttls":  # refused, in aiosmtplib's words, by a server that does not offer it
                 await client.starttls()
-            if security.username is not None:
+            if security.username is not None:  # likewise a server that offers no AUTH (most: only over TLS)
                 step = "the login"
-                await client.ehlo()
-                if not client.supports_extension("auth"):
-                    raise SmtpConfigurationError(
-                        f"the SMTP server {self._where} offers no login (AUTH) on this connection, and SMTP_USERNAME "
-                        "is set: most servers offer it only over TLS; check SMTP_TLS")
                 password = security.password.get_secret_value() if security.password is not None else ""
                 await client.login(security.username, password)
         except ssl.SSLError as exc:
@@ -218,7 +208,8 @@ class SmtpPool:
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
             raise
         except aiosmtplib.SMTPException as exc:
-            raise SmtpConfigurationError(f"{step} with the SMTP server {self._where} failed: {exc}") from None
+            raise SmtpConfigurationError(f"{step} with the SMTP server {self._where} failed ({exc}): check SMTP_TLS, "
+                                         "SMTP_HOST and SMTP_PORT (starttls: usually 587; tls: 465)") from None
 
     def pause(self, reason: str) -> SmtpConfigurationError:
         """The server refuses this service: sending pauses until a recheck passes. Returns the
