@@ -163,8 +163,8 @@ class SmtpPool:
         tls_context = security.tls_context()
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         for _ in range(size):
-            self._idle.put_nowait(aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, use_tls=security.tls == "tls",
-                                                  start_tls=False, tls_context=tls_context))
+            self._idle.put_nowait(aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, start_tls=False,
+                                                  use_tls=security.tls == "tls", tls_context=tls_context))
         # Pausing: why (None while sending), set once the server refuses this service; cleared by a recheck.
         self.fault: str | None = None
         self.resumed = asyncio.Event()
