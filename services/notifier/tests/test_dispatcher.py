@@ -10,7 +10,7 @@ from pymongo.errors import AutoReconnect
 from crs_shared.clock import ManualClock
 from notifier.config import Settings
 from notifier.dispatcher import Dispatcher
-from notifier.mailer import PermanentSendError, TransientSendError
+from notifier.mailer import PermanentSendError, SmtpConfigurationError, TransientSendError
 from tests.support.waiting import wait_until
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -65,6 +65,7 @@ class FakePool:
     """Sends instantly, except to the addresses in `fails` (which raise) and while `gate` is closed."""
 
     size = 2
+    fault = None  # never paused (the pause itself: test_smtp_security.py)
 
     def __init__(self, fails: dict[str, Exception] | None = None, per_second: float | None = None):
         self.fails = fails or {}
@@ -234,3 +235,24 @@ async def test_a_stop_finishes_and_records_the_emails_taken_up():
     pool.gate.set()
     await task
     assert len(pool.sent) == 4 and len(repository.outcomes) == 4
+
+
+async def test_while_the_pool_is_paused_an_email_is_put_back_untried_and_nothing_more_is_taken_up():
+    rows = [row(f"n{i}") for i in range(5)]
+    pool = FakePool(fails={"n0@example.com": SmtpConfigurationError("the SMTP server refused the login")})
+    pool.resumed = asyncio.Event()
+    repository = FakeRepository(searchable=rows[:1])
+    async with running(Dispatcher(repository, pool, ManualClock(NOW), settings())):
+        await recorded(repository, 1)
+        pool.fault = "the SMTP server refused the login"  # as the real pool does on that error
+        repository.searchable = rows[1:]
+        searches = repository.searches
+        await asyncio.sleep(0.1)  # ten poll intervals
+        assert repository.searches == searches and len(repository.outcomes) == 1
+        pool.fault = None
+        pool.resumed.set()
+        await recorded(repository, 5)
+    [put_back] = [o for o in repository.outcomes if o.row_id == "n0"]
+    assert (put_back.sent, put_back.retry_at, put_back.counts) == (False, NOW, False)
+    assert put_back.error == "the SMTP server refused the login"
+    assert sorted(pool.sent) == [f"n{i}@example.com" for i in range(1, 5)]

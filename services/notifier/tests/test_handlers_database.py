@@ -3,18 +3,21 @@ one after another) leaves, without the broker or the SMTP server."""
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crs_shared.clock import SystemClock
-from crs_shared.messaging.contracts import ReleasedResult, ResultsReleased
+from crs_shared.messaging.contracts import PasswordResetRequested, ReleasedResult, ResultsReleased
 from crs_shared.mongo import create_client
 from notifier.domain.notifications import Kind
-from notifier.handlers import Dependencies, on_candidate_registered, on_results_released
+from notifier.handlers import Dependencies, on_candidate_registered, on_password_reset_requested, on_results_released
 from notifier.repository import FOLLOWS, NotifierRepository
 from services.notifier.tests.conftest import registered
 from tests.support.broker import envelope_for
+from tests.support.metrics import sample
+
+PUBLIC_BASE_URL = "https://results.example.org"
 
 
 @pytest.fixture
@@ -22,7 +25,8 @@ async def deps(mongo_url):
     client = create_client(mongo_url)
     db = client[f"notifier_race_{uuid.uuid4().hex[:8]}"]
     yield Dependencies(mongo=client, repository=NotifierRepository(db), inbox=db["inbox"], clock=SystemClock(),
-                       after_commit=lambda: None, hand_over=_nothing, handover_leases=lambda now, n: [None] * n)
+                       after_commit=lambda: None, hand_over=_nothing, handover_leases=lambda now, n: [None] * n,
+                       public_base_url=PUBLIC_BASE_URL)
     await client.drop_database(db.name)
     await client.close()
 
@@ -129,3 +133,32 @@ async def test_a_result_withheld_while_its_now_available_waits_for_the_confirmat
     await on_results_released(deps, envelope_for(reissued), reissued)
     rows = await deps.repository.find({"candidate_id": candidate.candidate_id})
     assert sorted(row["kind"] for row in rows) == [Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY]
+
+
+@pytest.mark.parametrize("reset_url", [
+    "https://results.example.org.evil.com/reset-password?token=SECRET",
+    "https://evil.com/?https://results.example.org",
+    "http://results.example.org/reset-password?token=SECRET",
+])
+async def test_a_reset_link_outside_public_base_url_gets_no_email_and_is_handled(deps, reset_url):
+    candidate = registered()
+    await on_candidate_registered(deps, envelope_for(candidate), candidate)
+    refused_before = sample("notifications_total", kind="password_reset", outcome="refused")
+    later = datetime.now(UTC) + timedelta(hours=1)
+    link = PasswordResetRequested(candidate_id=candidate.candidate_id, reset_url=reset_url, expires_at=later)
+    await on_password_reset_requested(deps, envelope_for(link), link)  # returns: acked as handled, not retried
+    assert [row["kind"] for row in await deps.repository.find({"candidate_id": candidate.candidate_id})] == \
+        [Kind.REGISTRATION_CONFIRMATION]
+    assert sample("notifications_total", kind="password_reset", outcome="refused") - refused_before == 1
+
+    # Before registration too: no draft kept for later.
+    early = registered()
+    link = PasswordResetRequested(candidate_id=early.candidate_id, reset_url=reset_url, expires_at=later)
+    await on_password_reset_requested(deps, envelope_for(link), link)
+    assert await deps.repository.find_contact(None, early.candidate_id) is None
+
+    good = PasswordResetRequested(candidate_id=candidate.candidate_id, expires_at=later,
+                                  reset_url=f"{PUBLIC_BASE_URL}/reset-password?token=t")
+    await on_password_reset_requested(deps, envelope_for(good), good)
+    rows = await deps.repository.find({"candidate_id": candidate.candidate_id, "kind": Kind.PASSWORD_RESET})
+    assert [row["context"]["reset_url"] for row in rows] == [good.reset_url]

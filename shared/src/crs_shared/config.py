@@ -11,7 +11,7 @@ import sys
 from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-not-secret"
@@ -58,7 +58,7 @@ class ServiceSettings(BaseSettings):
     def production_problems(self) -> list[str]:
         """What ENVIRONMENT=prod refuses in these settings, one line per problem."""
         problems = [problem for name, field in type(self).model_fields.items() if field.repr is False
-                    for problem in secret_problems(name.upper(), getattr(self, name), field.default)]
+                    for problem in secret_problems(name.upper(), _revealed(getattr(self, name)), field.default)]
         return problems + amqp_url_problems(self.amqp_url) + public_base_url_problems(self.public_base_url)
 
     @model_validator(mode="after")
@@ -67,6 +67,10 @@ class ServiceSettings(BaseSettings):
             raise ValueError("with ENVIRONMENT=prod these settings are refused:\n"
                              + "\n".join(f"- {problem}" for problem in problems))
         return self
+
+
+def _revealed(value):
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 AnySettings = TypeVar("AnySettings", bound=ServiceSettings)

@@ -170,7 +170,10 @@ async def _database_unreachable(request: Request, exc: ConnectionFailure) -> JSO
     return await _domain_error(request, ServiceUnavailable())
 
 
-def install_edge(app: FastAPI, service: str, readiness: Callable[[], Awaitable[dict[str, bool]]]) -> None:
+def install_edge(app: FastAPI, service: str, readiness: Callable[[], Awaitable[dict[str, bool]]],
+                 why_not_ready: Callable[[], dict[str, str]] | None = None) -> None:
+    """`readiness` gives each check's answer; `why_not_ready`, if given, says in plain words why a
+    check that fails does (shown as `why` in the 503 body; never a secret)."""
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConnectionFailure, _database_unreachable)
@@ -185,7 +188,10 @@ def install_edge(app: FastAPI, service: str, readiness: Callable[[], Awaitable[d
     async def readyz() -> JSONResponse:
         checks = await readiness()
         ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        body: dict = {"ready": ready, "checks": checks}
+        if not ready and why_not_ready is not None and (why := why_not_ready()):
+            body["why"] = why
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics() -> Response:

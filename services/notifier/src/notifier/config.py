@@ -1,8 +1,10 @@
+import os
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from crs_shared.config import DEV_SECRET, ServiceSettings
+from crs_shared.config import DEV_SECRET, ServiceSettings, is_this_machine
 
 
 class Settings(ServiceSettings):
@@ -13,6 +15,17 @@ class Settings(ServiceSettings):
     smtp_timeout_seconds: float = Field(10.0, gt=0)
     smtp_connections: int = Field(8, ge=1)
     smtp_max_per_second: float = 0.0  # 0: no limit
+    # none: plain SMTP (the local capture server); starttls: upgraded after connecting (a relay on
+    # port 587); tls: TLS from the first byte (port 465). The server's certificate is checked against
+    # SMTP_CA_FILE (a PEM bundle), else the system's CAs.
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(None, repr=False)
+    smtp_ca_file: str | None = None
+    # While the server refuses these settings sending pauses, and a login is tried again after this
+    # long, doubling up to the most (notifier.mailer).
+    smtp_recheck_first_seconds: float = Field(5.0, gt=0)
+    smtp_recheck_max_seconds: float = Field(60.0, gt=0)
     mail_from: str = "Candidate Results Service <results@results.example.org>"
     reply_to: str = "support@results.example.org"
     centre_name: str = "Candidate Results Service"
@@ -45,6 +58,26 @@ class Settings(ServiceSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Taipei)") from None
         return value
+
+    @model_validator(mode="after")
+    def _smtp_login_whole(self):
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            given, missing = (("SMTP_USERNAME", "SMTP_PASSWORD") if self.smtp_password is None
+                              else ("SMTP_PASSWORD", "SMTP_USERNAME"))
+            raise ValueError(f"{given} is set without {missing}: a login to the SMTP server needs both")
+        if self.smtp_ca_file is not None and not os.path.isfile(self.smtp_ca_file):
+            raise ValueError(f"SMTP_CA_FILE {self.smtp_ca_file!r} is not a file (a PEM bundle of the CAs to trust)")
+        return self
+
+    def production_problems(self) -> list[str]:
+        """Besides every service's: no SMTP password in clear. (Plain SMTP to another machine is
+        allowed: `make up` mails Mailpit on its own network; see the README.)"""
+        problems = super().production_problems()
+        if self.smtp_tls == "none" and self.smtp_username is not None and not is_this_machine(self.smtp_host):
+            problems.append(f"SMTP_USERNAME and SMTP_PASSWORD are set but SMTP_TLS is none: the password would cross "
+                            f"the network to {self.smtp_host} unencrypted; set SMTP_TLS=starttls (port 587) or "
+                            "tls (port 465)")
+        return problems
 
     @model_validator(mode="after")
     def _a_send_ends_within_its_lease(self):

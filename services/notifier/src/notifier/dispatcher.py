@@ -1,7 +1,9 @@
 """Sends due notifications, one row an email, each in four steps: its lease (taken by a search, or
 written with the row for a row due at once), its message (`notifier.rendering`), its send (the
 SMTP pool, the lease checked first) and its outcome (`notifier.recording`). Whatever goes wrong
-with one email is that email's outcome alone.
+with one email is that email's outcome alone, but for the SMTP server refusing the service itself
+(`notifier.mailer.SmtpConfigurationError`): then the pool pauses, the email's row is queued again
+as it was (its try not counted), and no row is taken up until the pool resumes.
 
 Rows this process has just committed are handed over in memory, without a search. A row due at once
 was written already leased to this dispatcher (`handover_leases`) and is sent as it is, one database
@@ -30,7 +32,7 @@ from crs_shared.logging import get_logger
 from notifier.config import Settings
 from notifier.domain.in_flight import in_flight_limit
 from notifier.domain.notifications import gives_up, lease_needs_extending, retry_delay
-from notifier.mailer import PermanentSendError, SmtpPool, TransientSendError
+from notifier.mailer import PermanentSendError, SmtpConfigurationError, SmtpPool, TransientSendError
 from notifier.metrics import NOTIFICATIONS, QUEUED
 from notifier.recording import Recorder
 from notifier.rendering import Sender, Unsendable, compose
@@ -102,6 +104,10 @@ class Dispatcher:
         not sent."""
         try:
             while not self._stopping:
+                if self._pool.fault is not None:  # the SMTP server refuses this service: take nothing up
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._pool.resumed.wait(), timeout=self._poll)
+                    continue
                 room = self.in_flight_limit() - len(self._in_flight)
                 if room <= 0:
                     self._room.clear()
@@ -183,6 +189,10 @@ class Dispatcher:
     def _after_failure(self, row: dict, owner: str, exc: Exception) -> Outcome:
         now, reason = self._clock.now(), str(exc) or repr(exc)
         then = tuple(row.get("then", ()))
+        if isinstance(exc, SmtpConfigurationError):  # no email's fault: due again once sending resumes, no try used
+            NOTIFICATIONS.labels(row["kind"], "paused").inc()
+            log.info("email not sent: sending is paused", reason=reason)
+            return Outcome(row["_id"], owner, sent=False, error=reason, retry_at=now, then=then, counts=False)
         if isinstance(exc, PERMANENT) or gives_up(row["created_at"], now, self._retry_for):
             reason = reason if isinstance(exc, PERMANENT) else f"gave up retrying: {reason}"
             NOTIFICATIONS.labels(row["kind"], "failed").inc()

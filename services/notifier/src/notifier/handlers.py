@@ -15,6 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock
 from crs_shared.domain.exams import ISSUED, find_exam
+from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import (
     CandidateRegistered,
     LoginLocked,
@@ -25,10 +26,13 @@ from crs_shared.messaging.contracts import (
 from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.inbox import handle_once
 from crs_shared.mongo import Session
+from notifier.domain.links import why_link_refused
 from notifier.domain.notifications import Kind, Status, notification_id
+from notifier.metrics import NOTIFICATIONS
 from notifier.repository import FOLLOWS, NotifierRepository
 
 SERVICE = "notifier"
+log = get_logger(__name__)
 # Emails the operator may queue again once failed: their context (erased when they failed) is
 # written again from the contact and the row. A lock notice or reset link is stale by then.
 REQUEUED_KINDS = (Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY, Kind.RESULTS_UPDATED)
@@ -44,6 +48,7 @@ class Dependencies:
     hand_over: Callable[[list[dict]], Awaitable[None]]  # rows just committed, to this process's dispatcher
     # The leases rows due at once are written with, for that dispatcher (None: left to any search).
     handover_leases: Callable[[datetime, int], list[dict | None]]
+    public_base_url: str  # PUBLIC_BASE_URL: a reset link must lead under it
 
 
 def draft(kind: Kind, source: str, candidate_id: str, envelope: Envelope, context: dict, **fields) -> dict:
@@ -194,6 +199,14 @@ async def on_login_locked(deps: Dependencies, envelope: Envelope, event: LoginLo
 
 
 async def on_password_reset_requested(deps: Dependencies, envelope: Envelope, event: PasswordResetRequested) -> None:
+    """A reset link that does not lead under PUBLIC_BASE_URL is refused: no email, no draft, and the
+    event is acked as handled (logged, and counted as a `refused` password_reset); a dead-lettered
+    copy would keep its token in the broker, and a second delivery would be refused again."""
+    if (why := why_link_refused(event.reset_url, deps.public_base_url)) is not None:
+        NOTIFICATIONS.labels(Kind.PASSWORD_RESET, "refused").inc()
+        log.error("reset link refused: it does not lead under PUBLIC_BASE_URL; no email sent",
+                  candidate_id=event.candidate_id, why=why, public_base_url=deps.public_base_url)
+        return
     await _notify_contact(deps, envelope, "on_password_reset_requested", Kind.PASSWORD_RESET, event.candidate_id,
                           {"reset_url": event.reset_url, "expires_at": event.expires_at})
 

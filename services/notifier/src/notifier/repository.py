@@ -58,6 +58,8 @@ class Outcome:
     error: str | None = None
     retry_at: datetime | None = None
     then: tuple[str, ...] = ()  # the rows that follow this one (notifier.handlers)
+    # False for a try the email is not to blame for (sending paused, notifier.mailer): not counted in `attempts`.
+    counts: bool = True
 
 
 class NotifierRepository:
@@ -183,7 +185,7 @@ class NotifierRepository:
                 mine = {"_id": o.row_id, "lease_owner": o.owner, "status": Status.QUEUED}
                 change = ({"$set": _failed(now, o.error), "$unset": ERASED} if o.retry_at is None
                           else {"$set": {"lease_until": o.retry_at, "last_error": o.error}})
-                writes.append(UpdateOne(mine, change | {"$inc": {"attempts": 1}}))
+                writes.append(UpdateOne(mine, change | ({"$inc": {"attempts": 1}} if o.counts else {})))
         if writes:
             await self._notifications.bulk_write(writes, ordered=True)
 
