@@ -6,7 +6,7 @@ import asyncio
 
 from crs_shared.faults import KILL_AFTER_HANDLE
 from crs_shared.messaging.contracts import ResultsPublished, ResultsReleased
-from crs_shared.messaging.topology import queue_name
+from crs_shared.messaging.definitions import queue_name
 from tests.reliability.report import record
 from tests.support.waiting import wait_until
 
