@@ -5,8 +5,11 @@ which can change under declared queues."""
 
 import contextlib
 import secrets
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import aio_pika
@@ -22,6 +25,8 @@ from crs_shared.messaging.topology import declare_consumer_queue, declare_exchan
 from tests.support.broker import envelope_for, queue_depth
 from tests.support.infrastructure import RABBITMQ_HOST, RabbitVhost, import_definitions, rabbitmqctl
 from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 Refused = aiormq.exceptions.ChannelAccessRefused
 
@@ -98,6 +103,32 @@ async def test_a_board_publishes_results_and_entries(broker):
     await publish_as(broker, "board", EntriesPublished.ROUTING_KEY, entries())
     assert await queue_depth(broker.vhost.url, results_queue) >= 1
     assert await queue_depth(broker.vhost.url, entries_queue) >= 1
+
+
+async def test_entries_publish_works_with_a_boards_publish_only_account(broker):
+    queue = await declared_queue(broker, "registration", EntriesPublished.ROUTING_KEY)
+    before = await queue_depth(broker.vhost.url, queue)
+    ran = subprocess.run([str(Path(sys.executable).parent / "entries-publish"), str(ROOT / "deploy/sample-data/entries.csv"),
+                          "--board", "Test Board", "--amqp-url", broker.urls["board"]],
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert await queue_depth(broker.vhost.url, queue) == before + 1  # the sample's one part
+
+
+def test_on_a_broker_without_the_definitions_entries_publish_says_what_to_load(tmp_path):
+    bare = f"crs-test-bare-{uuid.uuid4().hex[:8]}"  # a vhost as a broker has it before the definitions
+    rabbitmqctl("add_vhost", bare)
+    try:
+        rabbitmqctl("set_permissions", "-p", bare, "guest", ".*", ".*", ".*")
+        ran = subprocess.run([str(Path(sys.executable).parent / "entries-publish"),
+                              str(ROOT / "deploy/sample-data/entries.csv"), "--board", "Test Board",
+                              "--amqp-url", f"amqp://guest:guest@{RABBITMQ_HOST}:5672/{bare}"],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        rabbitmqctl("delete_vhost", bare)
+    assert ran.returncode != 0
+    assert (f"is not ready: the exchange {EXCHANGE} does not exist on this broker's virtual host: load the "
+            "system's broker definitions first") in ran.stderr
 
 
 async def test_a_board_may_not_forge_a_services_event(broker):
