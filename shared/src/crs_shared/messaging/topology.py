@@ -31,6 +31,12 @@ async def declare_consumer_queue(channel: AbstractChannel, service: str, routing
     quorum = {"x-queue-type": "quorum"}
     dlq = await channel.declare_queue(dead_letter_queue_name(name), durable=True, arguments=quorum)
     await dlq.bind(dlx, routing_key=routing_key)  # a dead letter keeps the routing key it was published with
-    queue = await channel.declare_queue(name, durable=True, arguments=quorum)
+    try:
+        queue = await channel.declare_queue(name, durable=True, arguments=quorum)
+    except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+        raise BrokerNotPrepared(
+            f"the queue {name} was declared by an earlier version, with dead-lettering and a delivery limit as "
+            f"queue arguments ({exc.args[0] if exc.args else exc}); move its messages and delete it as "
+            "docs/operations.md says (Broker, upgrading to policies)") from None
     await queue.bind(exchange, routing_key=routing_key)
     return queue
