@@ -44,24 +44,24 @@ class Broker:
 def broker() -> Broker:
     """A vhost with the system's definitions and the accounts a deployment makes: one a service and
     one for a board. User names are global on the broker, so this module's carry a suffix of its own."""
-    vhost = RabbitVhost()
     suffix = uuid.uuid4().hex[:8]
-    board = f"board-test-{suffix}"
-    passwords = {account: secrets.token_urlsafe(16) for account in (*definitions.SERVICES, board)}
-    document = definitions.accounts(vhost.name, {s: passwords[s] for s in definitions.SERVICES}, {board: passwords[board]})
-    users = {definitions.service_user(s): f"{definitions.service_user(s)}-{suffix}" for s in definitions.SERVICES}
-    for entry_ in (*document["users"], *document["permissions"]):
-        key = "name" if "name" in entry_ else "user"
-        entry_[key] = users.get(entry_[key], entry_[key])
-    import_definitions(document)
-    names = {**{s: users[definitions.service_user(s)] for s in definitions.SERVICES}, "board": board}
-    urls = {account: f"amqp://{name}:{passwords[name if account == 'board' else account]}@{RABBITMQ_HOST}:5672/"
-                     f"{quote(vhost.name, safe='')}" for account, name in names.items()}
-    yield Broker(vhost, urls)
+    names = {**{s: f"{definitions.service_user(s)}-{suffix}" for s in definitions.SERVICES}, "board": f"board-test-{suffix}"}
+    passwords = {account: secrets.token_urlsafe(16) for account in names}
     with contextlib.ExitStack() as cleanup:
+        vhost = RabbitVhost()
         cleanup.callback(vhost.delete)
+        document = definitions.accounts(vhost.name, {s: passwords[s] for s in definitions.SERVICES},
+                                        {names["board"]: passwords["board"]})
+        renamed = {definitions.service_user(s): names[s] for s in definitions.SERVICES}
+        for item in document["users"]:
+            item["name"] = renamed.get(item["name"], item["name"])
+        for item in document["permissions"]:
+            item["user"] = renamed.get(item["user"], item["user"])
         for name in names.values():
             cleanup.callback(rabbitmqctl, "delete_user", name)
+        import_definitions(document)
+        yield Broker(vhost, {account: f"amqp://{name}:{passwords[account]}@{RABBITMQ_HOST}:5672/"
+                                      f"{quote(vhost.name, safe='')}" for account, name in names.items()})
 
 
 async def declared_queue(broker: Broker, service: str, routing_key: str) -> str:
@@ -79,7 +79,7 @@ async def publish_as(broker: Broker, account: str, routing_key: str, payload) ->
 
 
 async def refused(operation) -> str:
-    """The broker's refusal of `operation(channel)` on a fresh channel, as its message says it."""
+    """The broker's refusal of `operation()`, as its message says it."""
     with pytest.raises(Refused) as refusal:
         await operation()
     return str(refusal.value)

@@ -22,7 +22,8 @@ EXCHANGE = "exams.events"
 SERVICES = ("registration", "auth", "results", "notifier")
 # The only events an exam board publishes (contract section 6).
 BOARD_ROUTING_KEYS = ("entries.published", "results.published")
-# Deliveries of a message to a service's consumers before the broker dead-letters it.
+# Returns of a message to a service's queue (a consumer's nack) after which the broker dead-letters
+# it at the next: a message that keeps failing is tried DELIVERY_LIMIT + 1 times.
 DELIVERY_LIMIT = 5
 NOTHING = "^$"
 
@@ -49,7 +50,7 @@ def _owned_by(service: str) -> str:
 
 
 def policies(vhost: str, delivery_limit: int = DELIVERY_LIMIT) -> list[dict]:
-    """One policy a service: its queues dead-letter to its exchange after `delivery_limit` deliveries.
+    """One policy a service: its queues dead-letter to its exchange, and past `delivery_limit` returns.
     Its dead-letter queues are left out: a dead letter stays where it is until someone moves it."""
     return [{"vhost": vhost, "name": f"crs-{service}-queues", "pattern": f"^{_owned_by(service)}(?<!\\.dlq)$",
              "apply-to": "queues", "priority": 0,
