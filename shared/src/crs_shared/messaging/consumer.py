@@ -7,7 +7,8 @@
   again in place, with backoff, for as long as the outage lasts, so the message keeps its
   delivery count and is not dead-lettered by a long outage.
 - Any other exception is treated as transient: after a backoff the message is returned to the
-  queue; the quorum queue's delivery limit dead-letters it after a bounded number of tries.
+  queue; the delivery limit of the service's broker policy dead-letters it after a bounded number
+  of tries (the consumer does not know the limit: the broker alone counts and enforces it).
 """
 
 import asyncio
@@ -49,9 +50,6 @@ class RetryPolicy:
     backoff_seconds: float = 0.5
     backoff_max_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
-    # The queue's x-delivery-limit: a message returned once more after this many returns (its
-    # x-delivery-count) is dead-lettered by the broker.
-    max_deliveries: int = 5
 
     def delay(self, delivery_count: int) -> float:
         """Exponential backoff with full jitter."""
@@ -150,9 +148,7 @@ class QueueConsumer:
                     "handler failed; message returns to its queue",
                     queue=self._queue.name, deliveries=deliveries + 1, retry_in_seconds=round(delay, 2), error=repr(exc),
                 )
-                # Counted as dead-lettered when this return is the one the broker's delivery limit takes.
-                returned = DEAD_LETTERED if deliveries >= self._policy.max_deliveries else RETRIED
-                returned.labels(self._service, event_type).inc()
+                RETRIED.labels(self._service, event_type).inc()
                 await asyncio.sleep(delay)
                 await message.nack(requeue=True)
             else:
