@@ -1,5 +1,6 @@
 """`python -m bench [--n N] [--only release|login|read ...] [...]`: starts the system on free ports in
-a temp folder, runs the benchmarks, prints the tables and writes bench/results/<UTC time>.json."""
+a temp folder, runs the benchmarks, prints the tables, writes bench/results/<UTC time>.json and
+draws bench/results/ratios.png from the committed runs (bench/plot.py)."""
 
 import argparse
 import asyncio
@@ -9,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import login, profiles, release_day, report, results_read
+from bench import login, plot, profiles, release_day, report, results_read
 from bench.system import running_system
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     document = report.document(ROOT, parameters, benchmarks, started, time.perf_counter() - clock)
     path = report.write(document, name)
     report.print_tables(document, path)
+    # The plot counts the runs of committed code without a profiler: this one too, if it is such a run.
+    print(f"Wrote {plot.draw(plot.load(report.RESULTS_DIR), plot.DEFAULT_OUT)}")
     return 0
 
 
