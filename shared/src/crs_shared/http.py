@@ -82,7 +82,7 @@ async def require_operator(
 class EndpointAnswers(APIRoute):
     """A route FastAPI declares and documents like any other, whose endpoint takes the request and
     returns the answer itself: nothing is resolved, parsed or validated for it on each request.
-    That machinery was a third of the busiest read's time (bench/README.md). For an endpoint whose
+    That machinery is a third of the busiest read's time. For an endpoint whose
     only parameter is the request; it checks what it needs, and `openapi_extra` documents that."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
@@ -99,8 +99,8 @@ class RequestContextMiddleware:
     """Each request's id (its `X-Request-ID`, or a new one) is the correlation id of every log line
     while it is handled, and comes back in the answer's `X-Request-ID`; each request is timed, and
     logged: a refusal or error at INFO, an answered one at DEBUG only, since the gateway's access
-    log has every request already, with the same id (a line of ours cost about a fifth of a fast
-    read, bench/README.md). Plain ASGI rather than Starlette's BaseHTTPMiddleware, whose extra
+    log has every request already, with the same id (a line of ours costs about a fifth of a fast
+    read). Plain ASGI rather than Starlette's BaseHTTPMiddleware, whose extra
     task and streamed response cost a noticeable share of a fast request."""
 
     def __init__(self, app: ASGIApp, service: str):
@@ -206,8 +206,8 @@ def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
     # The modules, routes and schemas loaded so far live as long as the process: frozen, they are
-    # left out of the collector's full passes, which under load walked them all every few seconds
-    # and paused every request in hand for about 50 ms each time (bench/README.md).
+    # left out of the collector's full passes, which under load would walk them all every few
+    # seconds and pause every request in hand for about 50 ms each time.
     gc.freeze()
     uvicorn.run(app, host=settings.host, port=port, access_log=False, log_config=None,
                 timeout_graceful_shutdown=settings.shutdown_grace_seconds)

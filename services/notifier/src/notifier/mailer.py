@@ -65,8 +65,8 @@ class SmtpSecurity:
 class _SmtpCompat32(Compat32):
     """The policy aiosmtplib flattens a legacy-MIME message with (compat32), except that a
     short printable ASCII header value is written as it is. compat32 runs every value through
-    `email.header.Header` to see whether it needs folding or encoding, and that was most of the
-    cost of an email in the notifier (bench/README.md); such a value needs neither."""
+    `email.header.Header` to see whether it needs folding or encoding, and that is most of the
+    cost of an email in the notifier; such a value needs neither."""
 
     def _fold(self, name, value, sanitize):
         if (isinstance(value, str) and value.isascii() and value.isprintable()

@@ -159,8 +159,8 @@ def _sender_address(address: str) -> str:
 
 def _boundary() -> str:
     # "=_" never occurs in a quoted-printable part ("=" is written "=3D"), so this boundary needs no
-    # search through the parts; left to the email package, that search compiled a regular
-    # expression for every email, a tenth of the notifier's CPU on release day (bench/README.md).
+    # search through the parts; left to the email package, that search compiles a regular
+    # expression for every email, a tenth of the notifier's CPU on release day.
     return f"=_{uuid.uuid4().hex}"
 
 
@@ -169,8 +169,8 @@ def build_message(
     correlation_id: str | None = None, language: str = "en",
 ) -> Message:
     """A multipart/alternative email (text, then HTML). Built with the legacy MIME classes: the
-    modern `EmailMessage` parses every header it is given, which made building an email cost
-    more than sending it (bench/README.md). Every header value goes through `header_text`."""
+    modern `EmailMessage` parses every header it is given, which makes building an email cost
+    more than sending it. Every header value goes through `header_text`."""
     message = MIMEMultipart("alternative", boundary=_boundary())
     message["From"] = _sender_address(mail_from)
     message["To"] = _address(to)

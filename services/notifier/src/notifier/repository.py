@@ -33,7 +33,7 @@ DUPLICATE_KEY = 11000
 # confirmation has its outcome; a sent row holds FINISHED, a failed one GAVE_UP. So a search is one
 # range of one index and reads only rows it can take, however many are queued, leased or finished;
 # the queue is the range before GAVE_UP, and the failed rows one point. That one index is the only
-# one: each secondary index costs SecantusDB on every row's insert and update (bench/README.md).
+# one: each secondary index costs SecantusDB on every row's insert and update.
 FOLLOWS = datetime(9999, 12, 29, tzinfo=UTC)
 GAVE_UP = datetime(9999, 12, 30, tzinfo=UTC)
 FINISHED = datetime(9999, 12, 31, tzinfo=UTC)

@@ -47,7 +47,7 @@ Deps = Annotated[handlers.Dependencies, Depends(dependencies)]
 class CandidateBearer(HTTPBearer):
     """The candidate of a valid, unrevoked access token; 401 without saying what was wrong. One
     dependency rather than a bearer scheme and a check depending on it: FastAPI resolves each
-    dependency on every request, a noticeable share of the busiest read (bench/README.md)."""
+    dependency on every request, a noticeable share of the busiest read."""
 
     async def __call__(self, request: Request) -> str:
         credentials = await super().__call__(request)
@@ -78,7 +78,7 @@ def refused(refusal: ResultsRefusal) -> DomainError:
     return DomainError(status_code, code, message)
 
 
-# The busiest read on release day (bench/README.md): served by `EndpointAnswers`, so the token is
+# The busiest read on release day: served by `EndpointAnswers`, so the token is
 # checked here, and the answer serialised here, once.
 async def my_results(request: Request) -> Response:
     candidate_id = await candidate_token(request)

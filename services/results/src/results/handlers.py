@@ -71,8 +71,9 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
     was published last (the envelope's `occurred_at`) is shown, whatever order deliveries arrive in.
 
     Most parts are a sitting's first results, so a part is first written as all new, and the shown
-    results are looked up only when the sitting's unique index refuses that (`SittingTaken`): the
-    lookups, dozens of round trips a part, held a release's results back by a third (bench/README.md).
+    results are looked up only when the sitting's unique index refuses that (`SittingTaken`):
+    looking them up for every part, dozens of round trips each, holds a release's results back by
+    about a third.
 
     A part due to be announced by now (`results.domain.release.announce_from`) is announced
     (`ResultsReleased`) in the same transaction; any other then, by `announce_due_releases`."""

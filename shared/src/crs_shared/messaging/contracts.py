@@ -29,8 +29,8 @@ class EventPayload(BaseModel):
 
 class BatchPart(EventPayload):
     # A part is up to 1,000 records written in one transaction: handled one at a time, parts do
-    # not fight over the same collections (five at once on SecantusDB took 5 to 30 s where one
-    # after the other took 5; bench/README.md), and a consumer holds one part in memory, not 32.
+    # not fight over the same collections (five at once on SecantusDB take 5 to 30 s where one
+    # after the other take 5), and a consumer holds one part in memory, not 32.
     CONSUMER_PREFETCH = 1
 
     board: Name

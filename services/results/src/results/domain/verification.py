@@ -20,7 +20,7 @@ BITS_PER_CHARACTER = 5  # the alphabet has 32 = 2**5 letters, so 5 random bits p
 
 def new_verification_number() -> str:
     # One draw of 60 bits, not one `secrets.choice` per character: each is a system call, and a
-    # part of 1,000 results spent a fifth of its handling time on them (bench/README.md).
+    # part of 1,000 results would spend a fifth of its handling time on them.
     bits = secrets.randbits(LENGTH * BITS_PER_CHARACTER)
     mask = (1 << BITS_PER_CHARACTER) - 1
     return _grouped("".join(ALPHABET[(bits >> (BITS_PER_CHARACTER * i)) & mask] for i in range(LENGTH)))
