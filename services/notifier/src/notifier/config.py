@@ -71,7 +71,7 @@ class Settings(ServiceSettings):
 
     def production_problems(self) -> list[str]:
         """Besides every service's: no SMTP password in clear. (Plain SMTP to another machine is
-        allowed: `make up` mails Mailpit on its own network; see the README.)"""
+        allowed: `make up` mails Mailpit on its own network; services/notifier/README.md says why.)"""
         problems = super().production_problems()
         if self.smtp_tls == "none" and self.smtp_username is not None and not is_this_machine(self.smtp_host):
             problems.append(f"SMTP_USERNAME and SMTP_PASSWORD are set but SMTP_TLS is none: the password would cross "
