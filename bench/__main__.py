@@ -1,6 +1,6 @@
 """`python -m bench [--n N] [--only release|login|read ...] [...]`: starts the system on free ports in
 a temp folder, runs the benchmarks, prints the tables, writes bench/results/<UTC time>.json and
-draws bench/results/ratios.png from the committed runs (bench/plot.py)."""
+draws bench/results/ratios.png from the runs of committed code (bench/plot.py)."""
 
 import argparse
 import asyncio

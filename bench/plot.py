@@ -83,7 +83,7 @@ def table(runs: Iterable[Run]) -> str:
 
 
 def goal_value(goal: str) -> float:
-    """"<= 1.5" -> 1.5."""
+    """The number in a goal: "<= 1.5" -> 1.5."""
     return float(goal.lstrip("<>= "))
 
 
