@@ -344,7 +344,8 @@ def test_make_up_fills_every_empty_secret_and_writes_rabbitmq_users_with_hashes(
     rights = {p["user"]: p for p in users["permissions"]}
     assert rights["board-example"] | {"user": "", "vhost": ""} == {
         "user": "", "vhost": "", "configure": "^$", "write": "^exams\\.events$", "read": "^$"}
-    assert users["topic_permissions"] == [definitions.board_rights("board-example", "/")[1]]
+    assert users["topic_permissions"] == [definitions.service_topic_permissions(name, "/") for name in SERVICES] + [
+        definitions.board_rights("board-example", "/")[1]]
     assert rights[env["RABBITMQ_ADMIN_USER"]]["configure"] == ".*"
 
 
@@ -398,6 +399,13 @@ class _RecordingChannel:
         queue = Mock()
         queue.bind = Mock(side_effect=lambda *a, **k: asyncio.sleep(0))
         return queue
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_may_bind_exactly_the_events_it_consumes(service):
+    consumers = importlib.import_module(f"{service}.consumers")
+    consumed = {subscription.event.ROUTING_KEY for subscription in consumers.subscriptions(Mock())}
+    assert set(definitions.CONSUMES[service]) == consumed
 
 
 def test_rabbitmq_definitions_are_the_code_and_give_the_queues_the_code_declares_their_policy():

@@ -18,7 +18,9 @@ import pytest
 
 from crs_shared.messaging import definitions
 from crs_shared.messaging.consumer import QueueConsumer, RetryPolicy, Subscription
-from crs_shared.messaging.contracts import CandidateRegistered, EntriesPublished, Entry, ResultRecord, ResultsPublished
+from crs_shared.messaging.contracts import (
+    CandidateRegistered, EntriesPublished, Entry, PasswordResetRequested, ResultRecord, ResultsPublished,
+)
 from crs_shared.messaging.definitions import EXCHANGE, dead_letter_queue_name, queue_name
 from crs_shared.messaging.publisher import EventPublisher, PublishError
 from crs_shared.messaging.topology import declare_consumer_queue, declare_exchange
@@ -55,7 +57,7 @@ def broker() -> Broker:
         renamed = {definitions.service_user(s): names[s] for s in definitions.SERVICES}
         for item in document["users"]:
             item["name"] = renamed.get(item["name"], item["name"])
-        for item in document["permissions"]:
+        for item in document["permissions"] + document["topic_permissions"]:
             item["user"] = renamed.get(item["user"], item["user"])
         for name in names.values():
             cleanup.callback(rabbitmqctl, "delete_user", name)
@@ -133,10 +135,8 @@ def test_on_a_broker_without_the_definitions_entries_publish_says_what_to_load(t
 
 async def test_a_board_may_not_forge_a_services_event(broker):
     auth_queue = await declared_queue(broker, "auth", CandidateRegistered.ROUTING_KEY)
-    forged = CandidateRegistered(candidate_id="T12345678", email="x@example.org", given_name="Amy", family_name="Chen",
-                                 password_hash="$argon2id$chosen-by-the-forger", registered_at="2026-06-01T00:00:00Z")
     with pytest.raises(PublishError) as refusal:
-        await publish_as(broker, "board", CandidateRegistered.ROUTING_KEY, forged)
+        await publish_as(broker, "board", CandidateRegistered.ROUTING_KEY, forged_registration())
     assert isinstance(refusal.value.__cause__, Refused)
     assert f"access to topic '{CandidateRegistered.ROUTING_KEY}' in exchange '{EXCHANGE}'" in str(refusal.value.__cause__)
     assert await queue_depth(broker.vhost.url, auth_queue) == 0
@@ -168,6 +168,78 @@ async def test_a_service_may_not_read_or_change_another_services_queues_nor_the_
         # Its own queue it declares and consumes.
         own = await declare_consumer_queue(await connection.channel(), "notifier", CandidateRegistered.ROUTING_KEY)
         await own.consume(_ignore)
+
+
+async def test_a_service_may_publish_and_bind_only_its_own_events(broker):
+    """Topic permissions: the results account may not forge CandidateRegistered, nor bind a queue
+    of its own to every event ('#') or to the reset links meant for the notifier."""
+    auth_queue = await declared_queue(broker, "auth", CandidateRegistered.ROUTING_KEY)
+    with pytest.raises(PublishError) as refusal:
+        await publish_as(broker, "results", CandidateRegistered.ROUTING_KEY, forged_registration())
+    assert f"access to topic '{CandidateRegistered.ROUTING_KEY}'" in str(refusal.value.__cause__)
+    assert await queue_depth(broker.vhost.url, auth_queue) == 0
+    async with await broker.connect("results") as connection:
+        spy = await (await connection.channel()).declare_queue("results.spy", auto_delete=True)
+        for key in ("#", PasswordResetRequested.ROUTING_KEY):
+            assert f"access to topic '{key}'" in await refused(
+                lambda key=key: _on_new_channel(connection, lambda channel: _bind(channel, spy.name, key)))
+        # What it consumes, it binds (as declare_consumer_queue does at start).
+        await _on_new_channel(connection, lambda channel: _bind(channel, spy.name, ResultsPublished.ROUTING_KEY))
+
+
+@pytest.mark.parametrize("header", ["CC", "BCC"])
+async def test_a_copy_a_board_routes_by_cc_or_bcc_is_dead_lettered_unhandled(broker, header):
+    """The broker checks a publisher's topic permission against the routing key only: a board's
+    results.published with `CC: candidate.registered` reaches auth's queue. The consumer refuses
+    the copy (its routing key is not the queue's), so the forged registration is never handled."""
+    queue = await declared_queue(broker, "auth", CandidateRegistered.ROUTING_KEY)
+    handled = []
+
+    async def store(envelope, payload):
+        handled.append(payload)
+
+    async with await broker.connect("auth") as connection:
+        declared = await declare_consumer_queue(await connection.channel(), "auth", CandidateRegistered.ROUTING_KEY)
+        await declared.purge()
+        consumer = QueueConsumer(declared, Subscription(CandidateRegistered, store), service="auth",
+                                 policy=RetryPolicy(0.01, 0.02))
+        await consumer.start()
+        try:
+            dead_before = await queue_depth(broker.vhost.url, dead_letter_queue_name(queue))
+            await publish_raw(broker.urls["board"], ResultsPublished.ROUTING_KEY, forged_registration(),
+                              headers={header: [CandidateRegistered.ROUTING_KEY]})
+
+            async def dead_lettered():
+                return await queue_depth(broker.vhost.url, dead_letter_queue_name(queue)) == dead_before + 1
+            await wait_until(dead_lettered, what="the CC'd copy in auth's dead-letter queue")
+        finally:
+            await consumer.stop()
+    assert handled == []
+
+
+async def test_a_delivery_count_header_written_by_a_publisher_changes_no_retry(broker):
+    """A quorum queue sets x-delivery-count on a redelivery only: on a first delivery the header is
+    the publisher's. A board's "x" there must not stop the message being retried after a passing fault."""
+    service, key = "registration", EntriesPublished.ROUTING_KEY
+    attempts = []
+
+    async def fails_once(envelope, payload):
+        attempts.append(envelope.event_id)
+        if len(attempts) == 1:
+            raise RuntimeError("a passing fault")
+
+    async with await broker.connect(service) as connection:
+        declared = await declare_consumer_queue(await connection.channel(), service, key)
+        await declared.purge()
+        consumer = QueueConsumer(declared, Subscription(EntriesPublished, fails_once), service=service,
+                                 policy=RetryPolicy(0.01, 0.02))
+        await consumer.start()
+        try:
+            await publish_raw(broker.urls["board"], key, entries(), headers={"x-delivery-count": "x"})
+            await wait_until(lambda: _value(len(attempts) >= 2), timeout=10,
+                             what="the message handled again after its passing fault")
+        finally:
+            await consumer.stop()
 
 
 async def test_a_changed_delivery_limit_applies_to_a_queue_declared_before_it(broker):
@@ -208,3 +280,25 @@ async def _consume(channel, queue: str):
 
 async def _ignore(message) -> None:
     pass
+
+
+async def _bind(channel, queue: str, routing_key: str):
+    return await (await channel.declare_queue(queue, passive=True)).bind(EXCHANGE, routing_key=routing_key)
+
+
+async def _value(value):
+    return value
+
+
+def forged_registration() -> CandidateRegistered:
+    return CandidateRegistered(candidate_id="T12345678", email="x@example.org", given_name="Amy", family_name="Chen",
+                               password_hash="$argon2id$chosen-by-the-forger", registered_at="2026-06-01T00:00:00Z")
+
+
+async def publish_raw(url: str, routing_key: str, payload, headers: dict) -> None:
+    """Publishes to the exchange with confirms and headers of the caller's choosing, as any client may."""
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(EXCHANGE, ensure=False)
+        await exchange.publish(aio_pika.Message(envelope_for(payload).to_json(), headers=headers),
+                               routing_key=routing_key)

@@ -11,7 +11,9 @@ import pytest
 from pymongo.errors import AutoReconnect
 
 from crs_shared.logging import configure_logging, current_correlation_id, get_logger
-from crs_shared.messaging.consumer import PermanentFailure, QueueConsumer, RetryPolicy, Subscription, parse
+from crs_shared.messaging.consumer import (
+    PermanentFailure, QueueConsumer, RetryPolicy, Subscription, delivery_count, parse,
+)
 from crs_shared.messaging.contracts import LoginLocked
 from crs_shared.messaging.definitions import DELIVERY_LIMIT, dead_letter_queue_name, queue_name
 from crs_shared.messaging.topology import declare_consumer_queue
@@ -23,6 +25,8 @@ from tests.support.waiting import wait_until
 @dataclass
 class Message:
     body: bytes
+    routing_key: str = LoginLocked.ROUTING_KEY
+    headers: dict | None = None
 
 
 def event() -> LoginLocked:
@@ -48,6 +52,21 @@ def test_bad_messages_are_permanent_failures_with_a_reason(mutate, reason):
     body = envelope_for(event()).to_json()
     with pytest.raises(PermanentFailure, match=reason):
         parse(Message(mutate(body)), LoginLocked, len(body) + 100)
+
+
+def test_a_copy_routed_by_a_cc_header_under_another_key_is_a_permanent_failure():
+    # The broker checks topic permissions against the routing key, not the CC/BCC keys: a board may
+    # publish results.published with CC login.locked, and the copy arrives here under its own key.
+    body = envelope_for(event()).to_json()
+    with pytest.raises(PermanentFailure, match="published under the routing key 'results.published'"):
+        parse(Message(body, routing_key="results.published"), LoginLocked, 10_000)
+
+
+@pytest.mark.parametrize("header, count", [(None, 0), (3, 3), ("x", 0), (-1, 0), ("7", 0), (10**30, 10**30)])
+def test_the_delivery_count_is_the_brokers_number_or_0(header, count):
+    message = Message(b"", headers=None if header is None else {"x-delivery-count": header})
+    assert delivery_count(message) == count
+    assert RetryPolicy(backoff_seconds=1, backoff_max_seconds=8).delay(count) <= 8  # a huge count costs nothing
 
 
 def test_a_failure_reason_never_quotes_the_input():

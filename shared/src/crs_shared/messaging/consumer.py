@@ -1,7 +1,11 @@
 """Runs one handler on one queue. Acks only after the handler (and so its commit) succeeded.
 
-- A body that cannot be parsed, an unexpected `event_type`, a newer `event_version` or a payload
-  that breaks its contract is rejected without requeue: the broker dead-letters it at once.
+- A body that cannot be parsed, an unexpected `event_type`, a newer `event_version`, a payload
+  that breaks its contract, or a message published under another routing key than the queue's is
+  rejected without requeue: the broker dead-letters it at once. (The broker checks a publisher's
+  topic permission against the routing key only, not the extra keys of the `CC` and `BCC`
+  headers: a board may publish `results.published` with `CC: candidate.registered`, and that copy
+  arrives in the candidate.registered queues still under `results.published`.)
 - `PermanentFailure` from the handler: dead-lettered at once.
 - The database being unreachable is an outage, not a fault of the message: the handler is run
   again in place, with backoff, for as long as the outage lasts, so the message keeps its
@@ -53,7 +57,7 @@ class RetryPolicy:
 
     def delay(self, delivery_count: int) -> float:
         """Exponential backoff with full jitter."""
-        ceiling = min(self.backoff_max_seconds, self.backoff_seconds * 2**delivery_count)
+        ceiling = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** min(delivery_count, 32))
         return random.uniform(ceiling / 2, ceiling)
 
 
@@ -65,6 +69,9 @@ def parse(message: AbstractIncomingMessage, event: type[EventPayload], max_bytes
         envelope = Envelope.model_validate_json(message.body)
     except ValidationError as exc:
         raise PermanentFailure(f"not a valid event envelope: {_short(exc)}") from None
+    if message.routing_key != event.ROUTING_KEY:
+        raise PermanentFailure(f"published under the routing key {message.routing_key!r}, not this queue's "
+                               f"{event.ROUTING_KEY!r} (a copy routed by a CC or BCC header)")
     if envelope.event_type != event.EVENT_TYPE:
         raise PermanentFailure(f"unexpected event_type {envelope.event_type!r} on a {event.EVENT_TYPE} queue")
     if envelope.event_version > event.EVENT_VERSION:
@@ -74,6 +81,13 @@ def parse(message: AbstractIncomingMessage, event: type[EventPayload], max_bytes
     except ValidationError as exc:
         raise PermanentFailure(f"payload breaks the {event.EVENT_TYPE} contract: {_short(exc)}") from None
     return envelope, payload
+
+
+def delivery_count(message: AbstractIncomingMessage) -> int:
+    """Earlier deliveries of the message. The broker sets `x-delivery-count` on a redelivery only;
+    on a first delivery the header is whatever the publisher wrote, so anything but a count is 0."""
+    value = (message.headers or {}).get("x-delivery-count")
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _short(exc: ValidationError) -> str:
@@ -142,7 +156,7 @@ class QueueConsumer:
                 DEAD_LETTERED.labels(self._service, event_type).inc()
                 await message.reject(requeue=False)
             except Exception as exc:
-                deliveries = int((message.headers or {}).get("x-delivery-count") or 0)
+                deliveries = delivery_count(message)
                 delay = self._policy.delay(deliveries)
                 log.warning(
                     "handler failed; message returns to its queue",

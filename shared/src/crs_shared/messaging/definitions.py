@@ -22,6 +22,22 @@ EXCHANGE = "exams.events"
 SERVICES = ("registration", "auth", "results", "notifier")
 # The only events an exam board publishes (contract section 6).
 BOARD_ROUTING_KEYS = ("entries.published", "results.published")
+# The events each service publishes and consumes (contract section 4), by routing key: its topic
+# permissions on the exchange hold it to them, so no service can forge another's event nor bind
+# a queue of its own to events it does not take (a reset link is read by the notifier alone).
+PUBLISHES = {
+    "registration": ("candidate.registered",),
+    "auth": ("login.locked", "password.reset_requested", "password.changed", "access.revoked"),
+    "results": ("results.released",),
+    "notifier": (),
+}
+CONSUMES = {
+    "registration": ("entries.published",),
+    "auth": ("candidate.registered",),
+    "results": ("results.published", "access.revoked"),
+    "notifier": ("candidate.registered", "results.released", "login.locked", "password.reset_requested",
+                 "password.changed"),
+}
 # Returns of a message to a service's queue (a consumer's nack) after which the broker dead-letters
 # it at the next: a message that keeps failing is tried DELIVERY_LIMIT + 1 times.
 DELIVERY_LIMIT = 5
@@ -76,11 +92,20 @@ def service_permissions(service: str, vhost: str) -> dict:
             "write": own_or_exchange, "read": own_or_exchange}
 
 
+def _only(keys: tuple[str, ...]) -> str:
+    return f"^({'|'.join(re.escape(key) for key in keys)})$" if keys else NOTHING
+
+
+def service_topic_permissions(service: str, vhost: str) -> dict:
+    """Publish only its own events; bind its queues only to the events it consumes."""
+    return {"user": service_user(service), "vhost": vhost, "exchange": EXCHANGE,
+            "write": _only(PUBLISHES[service]), "read": _only(CONSUMES[service])}
+
+
 def board_rights(user: str, vhost: str) -> tuple[dict, dict]:
     """Publish to the exchange, only the board's own events; nothing to declare, bind or read."""
-    keys = "|".join(re.escape(key) for key in BOARD_ROUTING_KEYS)
     return ({"user": user, "vhost": vhost, "configure": NOTHING, "write": f"^{re.escape(EXCHANGE)}$", "read": NOTHING},
-            {"user": user, "vhost": vhost, "exchange": EXCHANGE, "write": f"^({keys})$", "read": NOTHING})
+            {"user": user, "vhost": vhost, "exchange": EXCHANGE, "write": _only(BOARD_ROUTING_KEYS), "read": NOTHING})
 
 
 def password_hash(password: str) -> str:
@@ -108,7 +133,8 @@ def accounts(vhost: str, service_passwords: dict[str, str], board_passwords: dic
                        + [permissions for permissions, _ in boards]
                        + [{"user": name, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
                           for name in administrators],
-        "topic_permissions": [topic for _, topic in boards],
+        "topic_permissions": [service_topic_permissions(s, vhost) for s in service_passwords]
+                             + [topic for _, topic in boards],
     }
 
 
