@@ -2,11 +2,15 @@
 TLS from the start, logged in or not (`SmtpSecurity`).
 
 Failures are sorted in three: `TransientSendError` (connection refused or dropped, timeouts, 4xx
-replies) is worth retrying later; `PermanentSendError` (5xx replies) is not; and
-`SmtpConfigurationError` is no email's fault at all: the server refuses this service (TLS that
-fails, a certificate that does not verify, STARTTLS not offered, a login refused, 530 "authentication
-required"). On that the pool pauses: every send refuses at once, without asking the server, until
-a recheck (a login and a MAIL FROM, with backoff) passes. `SmtpPool.fault` says why meanwhile."""
+replies, a login failing for a passing reason) is worth retrying later; `PermanentSendError` (5xx
+replies) is not; and `SmtpConfigurationError` is no email's fault at all: the server refuses this
+service (TLS that fails, a certificate that does not verify, STARTTLS not offered, a server that
+speaks TLS from its first byte while SMTP_TLS says otherwise, a login refused, 530 "authentication
+required" to the connection or its MAIL FROM). On that the pool pauses: every send refuses at once,
+without asking the server, until a recheck (a login and a MAIL FROM, with backoff) passes.
+`SmtpPool.fault` says why meanwhile. A refusal of a recipient is that email's alone, whatever its
+code: the recheck could not tell it from a server that takes the service again, and pausing every
+email for one address would stop them all."""
 
 import asyncio
 import contextlib
@@ -108,8 +112,6 @@ class Connection:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             await _reset(client)
             reasons = "; ".join(f"SMTP {r.code}: {r.message}" for r in exc.recipients)
-            if all(r.code in CONFIGURATION_CODES for r in exc.recipients):
-                raise pool.pause(refused_service(reasons)) from None
             if all(r.code >= 500 for r in exc.recipients):
                 raise PermanentSendError(reasons) from None
             raise TransientSendError(reasons) from None
@@ -159,6 +161,7 @@ class SmtpPool:
         self._next_slot = 0.0
         self._send_seconds: float | None = None  # how long a connection is lent, on average
         self._security = security
+        self._host, self._port = host, port
         self._where = f"{host}:{port}"
         tls_context = security.tls_context()
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
@@ -180,7 +183,15 @@ class SmtpPool:
         is left as it is (a passing fault)."""
         security = self._security
         try:
-            await client.connect()
+            # Half the send's time: a silent server may be waiting for a TLS handshake (below).
+            await client.connect(timeout=self.timeout / 2)
+        except aiosmtplib.SMTPConnectTimeoutError:
+            if security.tls != "tls" and await self._speaks_tls_first():
+                raise SmtpConfigurationError(
+                    f"the SMTP server {self._where} speaks TLS from its first byte (usually port 465) and so "
+                    "never greets a plain connection: set SMTP_TLS=tls, or SMTP_PORT to its STARTTLS port (587)"
+                ) from None
+            raise
         except aiosmtplib.SMTPConnectError as exc:
             if isinstance(exc.__cause__, ssl.SSLError):
                 raise SmtpConfigurationError(tls_failure(exc.__cause__)) from None
@@ -196,6 +207,8 @@ class SmtpPool:
         except ssl.SSLError as exc:
             raise SmtpConfigurationError(tls_failure(exc)) from None
         except aiosmtplib.SMTPAuthenticationError as exc:
+            if 400 <= exc.code < 500:  # e.g. 454: the server cannot check the login just now
+                raise
             raise SmtpConfigurationError(
                 f"the SMTP server {self._where} refused the login of SMTP_USERNAME {security.username!r} "
                 f"(SMTP {exc.code}: {exc.message}): check SMTP_USERNAME and SMTP_PASSWORD") from None
@@ -210,6 +223,22 @@ class SmtpPool:
         except aiosmtplib.SMTPException as exc:
             raise SmtpConfigurationError(f"{step} with the SMTP server {self._where} failed ({exc}): check SMTP_TLS, "
                                          "SMTP_HOST and SMTP_PORT (starttls: usually 587; tls: 465)") from None
+
+    async def _speaks_tls_first(self) -> bool:
+        """Whether a TLS handshake succeeds on the server's port, within a quarter of a send's time.
+        Only what the server speaks is asked, so its certificate is not checked here."""
+        probe = ssl.create_default_context()
+        probe.check_hostname, probe.verify_mode = False, ssl.CERT_NONE
+        try:
+            async with asyncio.timeout(self.timeout / 4):
+                _, writer = await asyncio.open_connection(self._host, self._port, ssl=probe)
+        except (OSError, TimeoutError):  # ssl.SSLError is an OSError
+            return False
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(self.timeout / 4):
+                await writer.wait_closed()
+        return True
 
     def pause(self, reason: str) -> SmtpConfigurationError:
         """The server refuses this service: sending pauses until a recheck passes. Returns the

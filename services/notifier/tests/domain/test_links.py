@@ -59,3 +59,10 @@ def test_the_local_default_base_compares_its_port():
 def test_the_reason_never_shows_the_token():
     reason = why_link_refused("https://evil.com/reset-password?token=SECRET123#SECRET456", BASE)
     assert "SECRET" not in reason
+
+
+@pytest.mark.parametrize("character", ["\u202e", "\u2066", "\u200b", "\u2028", "\u00a0", "\u0085", "\ufeff"])
+def test_an_invisible_or_direction_changing_character_is_refused(character):
+    # A right-to-left override would make the link's text in the email read as another site's.
+    url = f"{BASE}/reset-password?token=abc{character}moc.live//:sptth"
+    assert why_link_refused(url, BASE) == "it holds an invisible, spacing or direction-changing character"

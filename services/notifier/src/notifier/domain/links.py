@@ -6,12 +6,18 @@ path. So an event that is forged, or made by a service configured for another si
 the notifier send candidates a link to somewhere else."""
 
 import re
+import unicodedata
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # What a browser reads differently from urlsplit (backslashes, control characters, spaces): refused
 # outright rather than guessed at.
 UNSAFE = re.compile(r"[\\\x00-\x20\x7f]")
+# Beyond ASCII: controls, format characters (direction overrides and isolates, zero-width ones),
+# separators (line, paragraph, no-break and other spaces) and unassigned code points. In the plain
+# text of an email a right-to-left override makes the rest of a line read backwards, so a link's
+# text could read as another site's.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs"})
 
 
 def why_link_refused(url: str, base: str) -> str | None:
@@ -19,6 +25,8 @@ def why_link_refused(url: str, base: str) -> str | None:
     never quotes the URL's query or fragment (a reset link's token is there)."""
     if UNSAFE.search(url):
         return "it holds a backslash, a space or a control character"
+    if any(not c.isascii() and unicodedata.category(c) in UNSAFE_CATEGORIES for c in url):
+        return "it holds an invisible, spacing or direction-changing character"
     try:
         link, home = urlsplit(url), urlsplit(base)
         link_port, home_port = _port(link), _port(home)
