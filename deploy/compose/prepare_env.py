@@ -73,8 +73,8 @@ def main() -> None:
         write_users(Path(sys.argv[1]), Path(sys.argv[2]))
         return
     if not ENV.exists():
+        ENV.touch(mode=0o600)  # private before any secret is in it
         ENV.write_text(fill_secrets(EXAMPLE.read_text()))
-        ENV.chmod(0o600)
         print(f"wrote {ENV.name} from {EXAMPLE.name} with new random secrets")
     write_users(ENV, USERS)
 
