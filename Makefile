@@ -24,12 +24,13 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/python deploy/local/run.py
 
-# nginx (the gateway), chromium and fonts-noto-cjk (the browser tests) and wrk (the benchmarks'
-# HTTP load, whose driver bench/tests checks) are Debian packages:
+# nginx (the gateway), chromium and fonts-noto-cjk (the browser tests), wrk (the benchmarks'
+# HTTP load, whose driver bench/tests checks), and docker.io, docker-compose and debootstrap (the
+# compose test, tests/compose, which starts dockerd when none runs) are Debian packages:
 # installed with apt-get when missing and root, else the target stops and says what to install.
-test: setup
+test: setup wheelhouse
 	deploy/local/ensure-rabbitmq.sh
-	deploy/local/ensure-system-packages.sh nginx chromium fonts-noto-cjk wrk
+	deploy/local/ensure-system-packages.sh nginx chromium fonts-noto-cjk wrk docker.io docker-compose debootstrap
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # wrk (the benchmarks' HTTP load) is a Debian package too, installed like nginx.
@@ -65,14 +66,15 @@ down:
 # packages (-e), which pip refuses in hash-checking mode: the awk drops them.
 COMPILE := .venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
-DROP_EDITABLES := awk '/^\# WARNING: pip install will require/ {skip=1} skip && /^[^ \#-]/ {skip=0} !skip'
+drop_editables = awk '/^\# WARNING: pip install will require/ {skip=1} skip && /^[^ \#-]/ {skip=0} !skip' \
+	$(1) >$(1).tmp && mv $(1).tmp $(1)
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet $(PIP_TOOLS)
 	$(COMPILE) --all-extras -o requirements.lock pyproject.toml requirements.in
-	$(DROP_EDITABLES) requirements.lock >requirements.lock.tmp && mv requirements.lock.tmp requirements.lock
+	$(call drop_editables,requirements.lock)
 	$(COMPILE) -o deploy/docker/requirements.lock deploy/docker/requirements.in
-	$(DROP_EDITABLES) deploy/docker/requirements.lock >lock.tmp && mv lock.tmp deploy/docker/requirements.lock
+	$(call drop_editables,deploy/docker/requirements.lock)
 	rm -rf .venv-lock
 
 clean:
