@@ -10,7 +10,6 @@ import base64
 import hashlib
 import importlib
 import importlib.resources
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 
 from crs_shared.messaging import topology
 from crs_tools import gateway
+from tests.support.compose import prepare_env
 from tests.support.settings import service_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,13 +280,6 @@ def test_compose_mounts_files_that_exist():
                 assert (ROOT / source).exists(), f"{name} mounts a missing {source}"
 
 
-def _prepare_env():
-    spec = importlib.util.spec_from_file_location("prepare_env", ROOT / "deploy" / "compose" / "prepare_env.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _interpolated(value: str, env: dict[str, str]) -> str:
     """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?error}` from `env`."""
     def substitute(match: re.Match) -> str:
@@ -300,7 +293,7 @@ def _interpolated(value: str, env: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_compose_gives_each_service_settings_production_accepts(name, monkeypatch):
-    prepare = _prepare_env()
+    prepare = prepare_env()
     env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
     given = {key: _interpolated(str(value), env) for key, value in _compose()["services"][name]["environment"].items()}
     assert service_settings(name, given, monkeypatch).environment == "prod"
@@ -323,7 +316,7 @@ def test_kubernetes_gives_each_service_settings_production_accepts(name, monkeyp
 
 
 def test_make_up_fills_every_empty_secret_and_writes_rabbitmq_users_with_hashes():
-    prepare = _prepare_env()
+    prepare = prepare_env()
     env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
     assert all(len(value) >= 32 for key, value in env.items() if key.endswith(("PASSWORD", "TOKEN", "_KEY")))
     users = prepare.users_definitions(env)

@@ -16,7 +16,6 @@ import asyncio
 import csv
 import email
 import email.policy
-import importlib.util
 import json
 import os
 import subprocess
@@ -29,6 +28,7 @@ import httpx
 import pytest
 
 from crs_tools.local_stack import free_port
+from tests.support.compose import prepare_env
 from tests.support.metrics import scraped
 from tests.support.waiting import wait_until
 
@@ -58,31 +58,23 @@ except urllib.error.HTTPError as error:
 KINDS = {"is confirmed": "registration_confirmation", "is now available": "results_ready"}
 
 
-def load_prepare_env():
-    spec = importlib.util.spec_from_file_location("prepare_env", ROOT / "deploy" / "compose" / "prepare_env.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class Stack:
     """The test's compose project: its own name, env file, ports, network and mail folder."""
 
     def __init__(self, folder: Path):
-        prepare_env = load_prepare_env()
+        make_up = prepare_env()
         self.mail = folder / "mail"
         self.mail.mkdir()
         self.ports = {name: free_port() for name in ("GATEWAY_PORT", "RABBITMQ_AMQP_PORT", "RABBITMQ_UI_PORT",
                                                       "MAILPIT_UI_PORT")}
-        settings = prepare_env.read_env(prepare_env.fill_secrets(prepare_env.EXAMPLE.read_text()))
+        settings = make_up.read_env(make_up.fill_secrets(make_up.EXAMPLE.read_text()))
         users = folder / "rabbitmq-users.json"
-        users.write_text(json.dumps(prepare_env.users_definitions(settings)))
+        users.write_text(json.dumps(make_up.users_definitions(settings)))
         users.chmod(0o644)
         settings |= {name: str(port) for name, port in self.ports.items()} | {
             "COMPOSE_PROJECT_NAME": PROJECT, "NETWORK_PREFIX": NETWORK_PREFIX,
             "RABBITMQ_USERS_DEFINITIONS": str(users), "OFFLINE_MAIL_FOLDER": str(self.mail),
             "SMTP_CONNECTIONS": "2"}
-        self.settings = settings
         self.env_file = folder / "compose.env"
         self.env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         self.gateway = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
@@ -139,7 +131,9 @@ def stack(dockerd, tmp_path):
     stack = Stack(tmp_path)
     stack.compose("down", "--volumes", "--remove-orphans")  # a clean state, even after an interrupted run
     try:
-        stack.compose("up", "-d", "--build", timeout=900)
+        # A cold build is mostly apt and pip waiting on the network: the images build side by side.
+        stack.compose("build", "--parallel", timeout=900)
+        stack.compose("up", "-d", timeout=300)
         yield stack
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", timeout=300)
