@@ -23,7 +23,7 @@ Profiler = Callable[[str, dict[str, int]], AbstractContextManager[dict[str, str]
 def py_spy() -> str:
     found = shutil.which("py-spy") or (str(BIN / "py-spy") if (BIN / "py-spy").exists() else None)
     if found is None:
-        raise RuntimeError("--profile needs py-spy (pip install py-spy; see requirements.in)")
+        raise RuntimeError("--profile needs py-spy (pip install py-spy; the bench extra of pyproject.toml)")
     return found
 
 

@@ -25,6 +25,7 @@ import yaml
 from crs_shared.messaging import definitions, topology
 from crs_shared.messaging.contracts import BatchPart
 from crs_tools import gateway
+from tests.support.compose import prepare_env
 from tests.support.settings import service_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,10 +227,12 @@ def _compose_schema() -> dict:
     return json.loads(vendored.read_text())
 
 
-def test_compose_file_is_valid_against_the_compose_specification():
+def test_compose_files_are_valid_against_the_compose_specification():
     schema = _compose_schema()
     validator = jsonschema.validators.validator_for(schema)(schema)
     validator.validate(_compose())
+    for override in ("docker-compose.offline.yml", "tests/compose/docker-compose.test.yml"):
+        validator.validate(yaml.safe_load((ROOT / override).read_text()))
     broken = _compose()
     broken["services"]["notifier"]["restart"] = ["always"]
     assert not validator.is_valid(broken)
@@ -259,7 +262,8 @@ def test_compose_app_services_scale():
     services = _compose()["services"]
     for name in SERVICES:
         assert "container_name" not in services[name] and "ports" not in services[name], name
-        assert services[name]["build"] == {"context": ".", "dockerfile": f"services/{name}/Dockerfile"}
+        assert services[name]["build"] == {"context": ".", "dockerfile": "deploy/docker/Dockerfile",
+                                           "args": {"SERVICE": name}}
         env = services[name]["environment"]
         assert env["FORWARDED_ALLOW_IPS"] == services["gateway"]["networks"]["crs"]["ipv4_address"]
         assert "replicaSet=rs0" in env["MONGODB_URL"]
@@ -288,13 +292,6 @@ def test_compose_mounts_files_that_exist():
                 assert (ROOT / source).exists(), f"{name} mounts a missing {source}"
 
 
-def _prepare_env():
-    spec = importlib.util.spec_from_file_location("prepare_env", ROOT / "deploy" / "compose" / "prepare_env.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _interpolated(value: str, env: dict[str, str]) -> str:
     """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?error}` from `env`."""
     def substitute(match: re.Match) -> str:
@@ -308,7 +305,7 @@ def _interpolated(value: str, env: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_compose_gives_each_service_settings_production_accepts(name, monkeypatch):
-    prepare = _prepare_env()
+    prepare = prepare_env()
     env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
     given = {key: _interpolated(str(value), env) for key, value in _compose()["services"][name]["environment"].items()}
     assert service_settings(name, given, monkeypatch).environment == "prod"
@@ -331,7 +328,7 @@ def test_kubernetes_gives_each_service_settings_production_accepts(name, monkeyp
 
 
 def test_make_up_fills_every_empty_secret_and_writes_rabbitmq_users_with_hashes():
-    prepare = _prepare_env()
+    prepare = prepare_env()
     env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
     assert all(len(value) >= 32 for key, value in env.items() if key.endswith(("PASSWORD", "TOKEN", "_KEY")))
     users = prepare.users_definitions(env)
@@ -373,15 +370,50 @@ def test_each_service_reaches_the_broker_with_its_own_account(name):
 
 # --- Dockerfiles and RabbitMQ ------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_service_dockerfile_is_small_pinned_non_root_and_health_checked(name):
-    text = (ROOT / "services" / name / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", text, re.M), "a slim Python base pinned by version"
+def test_service_dockerfile_is_pinned_non_root_health_checked_and_installs_from_the_wheelhouse():
+    text = (ROOT / "deploy" / "docker" / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:\d+\.\d+\.\d+-slim", text, re.M), "a slim Python base pinned by version"
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root"), "runs as a non-root user"
-    assert re.search(rf"^HEALTHCHECK .*\n?.*127\.0\.0\.1:{PORTS[name]}/healthz", text, re.M)
-    assert "pip install -r requirements.lock" in text and f"./services/{name}" in text
-    assert f'CMD ["python", "-m", "{name}"]' in text
+    assert re.search(r"^HEALTHCHECK .*\n?.*crs_shared\.healthcheck", text, re.M)
+    assert "PIP_NO_INDEX=1" in text and "PIP_FIND_LINKS=/wheelhouse" in text, "nothing is downloaded in a build"
+    assert "./shared ./services/${SERVICE}" in text
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_health_check_asks_each_service_on_its_port(name, monkeypatch):
+    from crs_shared import healthcheck
+    asked = []
+    monkeypatch.setenv("SERVICE", name)
+    monkeypatch.setattr(healthcheck.urllib.request, "urlopen", lambda url, timeout: asked.append(url))
+    healthcheck.main()
+    monkeypatch.setenv(f"{name.upper()}_PORT", "9999")
+    healthcheck.main()
+    assert asked == [f"http://127.0.0.1:{PORTS[name]}/healthz", "http://127.0.0.1:9999/healthz"]
+
+
+def _pins(lock: Path) -> dict[str, tuple[str, int]]:
+    """name: (version, number of hashes) of a pip-compile lock."""
+    pins, name = {}, None
+    for line in lock.read_text().splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line):
+            name = match[1].lower().replace("_", "-")
+            pins[name] = (match[2], 0)
+        elif name and line.strip().startswith("--hash=sha256:"):
+            pins[name] = (pins[name][0], pins[name][1] + 1)
+    return pins
+
+
+def test_locks_carry_hashes_and_the_images_run_what_the_tests_ran():
+    project, images = _pins(ROOT / "requirements.lock"), _pins(ROOT / "deploy" / "docker" / "requirements.lock")
+    for pins in (project, images):
+        assert pins and all(hashes for _, hashes in pins.values()), "a pin without a hash"
+    for lock in ("requirements.lock", "deploy/docker/requirements.lock"):  # pip refuses -e when checking hashes
+        assert not [line for line in (ROOT / lock).read_text().splitlines() if line.startswith("-e")]
+    assert {name: version for name, (version, _) in images.items() if name in project} == \
+        {name: project[name][0] for name in images if name in project}
+    # Test and benchmark tools stay out of the images.
+    assert not {"pytest", "playwright", "schemathesis", "py-spy", "hypothesis", "pypdf"} & images.keys()
 
 
 class _RecordingChannel:

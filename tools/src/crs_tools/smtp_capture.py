@@ -44,8 +44,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SMTP_PORT", "1025")))
     parser.add_argument("--folder", type=Path, default=Path("var/mail"))
+    # A slow mail server, for the compose test (it sets the variable in its compose file)
+    parser.add_argument("--delay", type=float, default=float(os.environ.get("SMTP_CAPTURE_DELAY_SECONDS", "0")),
+                        help="answer each message this many seconds later")
     args = parser.parse_args()
-    controller = start(args.folder, args.host, args.port)
+    controller = start(args.folder, args.host, args.port, args.delay)
     print(f"SMTP capture server on {args.host}:{args.port}, writing to {args.folder}/", flush=True)
     stop = asyncio.Event()
 
