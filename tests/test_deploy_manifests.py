@@ -347,7 +347,7 @@ def test_make_up_fills_every_empty_secret_and_writes_rabbitmq_users_with_hashes(
 
 
 def test_make_up_says_which_broker_password_an_older_env_lacks(capsys):
-    prepare = _prepare_env()
+    prepare = prepare_env()
     env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
     del env["RABBITMQ_NOTIFIER_PASSWORD"]
     with pytest.raises(SystemExit) as stopped:
