@@ -1,12 +1,14 @@
 """The consumer runner: parsing and retry rules (pure), and on the real broker what it counts in
 its metrics and which correlation id its handlers and their log lines see."""
 
+import asyncio
 import json
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aio_pika
+import pymongo
 import pytest
 from pymongo.errors import AutoReconnect
 
@@ -14,6 +16,8 @@ from crs_shared.logging import configure_logging, current_correlation_id, get_lo
 from crs_shared.messaging.consumer import PermanentFailure, QueueConsumer, RetryPolicy, Subscription, parse
 from crs_shared.messaging.contracts import LoginLocked
 from crs_shared.messaging.topology import dead_letter_queue_name, declare_consumer_queue, queue_name
+from crs_shared.mongo import create_client
+from tests.support.apps import unique_database
 from tests.support.broker import envelope_for, publish, queue_depth
 from tests.support.metrics import sample
 from tests.support.waiting import wait_until
@@ -65,7 +69,7 @@ def test_backoff_grows_and_is_capped():
 
 
 @asynccontextmanager
-async def consuming(amqp_url: str, handler, *, max_deliveries: int = 5):
+async def consuming(amqp_url: str, handler, *, max_deliveries: int = 5, database_budget_seconds: float | None = None):
     """A QueueConsumer of LoginLocked under a service name of its own (so its metrics are its own),
     logging JSON to this test's stderr."""
     configure_logging("test", json=True)
@@ -75,7 +79,7 @@ async def consuming(amqp_url: str, handler, *, max_deliveries: int = 5):
         channel = await connection.channel()
         queue = await declare_consumer_queue(channel, service, LoginLocked.ROUTING_KEY, max_deliveries=max_deliveries)
         consumer = QueueConsumer(queue, Subscription(LoginLocked, handler), service=service,
-                                 policy=RetryPolicy(0.01, 0.02, 10_000, max_deliveries))
+                                 policy=RetryPolicy(0.01, 0.02, 10_000, max_deliveries, database_budget_seconds))
         await consumer.start()
         try:
             yield service
@@ -135,6 +139,30 @@ async def test_while_the_database_is_unreachable_the_handler_runs_again_in_place
         await wait_until(lambda: _at_least(counted("consumed", service), 1), what="the event handled after the outage")
         assert len(deliveries) == 3
         assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
+
+
+async def test_a_handler_over_its_database_budget_runs_again_in_place_with_a_whole_budget(amqp_url, mongo_url):
+    """The driver itself refuses the find once the run's budget is spent (pymongo.timeout): that
+    run is not the message's fault, so it costs none of its deliveries."""
+    mongo = create_client(mongo_url)
+    collection = mongo[unique_database("consumer")]["things"]
+    runs = []
+
+    async def slow_first_time(envelope, payload):
+        runs.append(pymongo._csot.remaining())
+        if len(runs) == 1:
+            await asyncio.sleep(0.6)  # the whole budget spent before the database is asked
+        await collection.find_one({})
+
+    try:
+        async with consuming(amqp_url, slow_first_time, max_deliveries=1, database_budget_seconds=0.5) as service:
+            await publish(amqp_url, (envelope_for(event()), LoginLocked.ROUTING_KEY))
+            await wait_until(lambda: _at_least(counted("consumed", service), 1), what="the event handled at the second run")
+            assert len(runs) == 2 and all(0.3 < budget <= 0.5 for budget in runs), runs
+            assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
+    finally:
+        await mongo.drop_database(collection.database.name)
+        await mongo.close()
 
 
 async def test_a_permanent_failure_is_counted_as_dead_lettered_at_once(amqp_url):
