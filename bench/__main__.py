@@ -29,16 +29,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="results-read request budget of the system, and of its floor's two halves together")
     parser.add_argument("--read-seconds", type=float, default=20,
                         help="results-read duration of the system, and of its floor's two halves together")
-    parser.add_argument("--read-candidates", type=int, default=100,
+    parser.add_argument("--read-candidates", type=int, default=5_000,
                         help="candidates logged in once for the reads; their tokens are used round-robin")
+    parser.add_argument("--read-hot-candidates", type=int, default=100,
+                        help="the first of those whose tokens a second run of reads goes round (hot cache)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data, mail)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy flame graphs of the services under load, in bench/results/profiles/ "
                              "(sampling costs CPU: quote the figures of a run without it)")
     args = parser.parse_args(argv)
-    if args.n < 1 or args.clients < 1:
-        parser.error("--n and --clients must be at least 1")
+    if min(args.n, args.clients, args.read_candidates, args.read_hot_candidates) < 1:
+        parser.error("--n, --clients, --read-candidates and --read-hot-candidates must be at least 1")
     args.read_candidates = min(args.read_candidates, args.n)
+    args.read_hot_candidates = min(args.read_hot_candidates, args.read_candidates)
     return args
 
 
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             print("Results read...", flush=True)
             benchmarks["results_read"] = results_read.run(
                 system, candidates, workdir, requests=args.read_requests, clients=args.clients,
-                max_seconds=args.read_seconds, candidates_logged_in=args.read_candidates, profiler=profiler)
+                max_seconds=args.read_seconds, candidates_logged_in=args.read_candidates,
+                hot_candidates=args.read_hot_candidates, profiler=profiler)
     parameters = {k: v for k, v in vars(args).items() if k != "keep"} | {"only": sorted(selected)}
     document = report.document(ROOT, parameters, benchmarks, started, time.perf_counter() - clock)
     path = report.write(document, name)

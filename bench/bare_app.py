@@ -1,11 +1,13 @@
 """The results-read floor: `python -m bench.bare_app PORT FILE` answers GET /api/results/me with the
-JSON in FILE, held in memory, from a bare FastAPI app under uvicorn (as the services run)."""
+JSON in FILE, held in memory, from a bare FastAPI app served as the services are (crs_shared.http.serve)."""
 
 import sys
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI, Response
+
+from crs_shared.config import ServiceSettings
+from crs_shared.http import serve
 
 
 def create_app(body: bytes) -> FastAPI:
@@ -20,4 +22,4 @@ def create_app(body: bytes) -> FastAPI:
 
 if __name__ == "__main__":
     port, body_file = int(sys.argv[1]), Path(sys.argv[2])
-    uvicorn.run(create_app(body_file.read_bytes()), host="127.0.0.1", port=port, access_log=False, log_config=None)
+    serve(create_app(body_file.read_bytes()), ServiceSettings(host="127.0.0.1"), port)

@@ -4,6 +4,7 @@ the same gateway config."""
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,34 +58,61 @@ def bare_app_behind_gateway(body: bytes, folder: Path) -> Iterator[str]:
         app.stop()
 
 
+def write_tokens(path: Path, tokens: list[str]) -> Path:
+    path.touch(mode=0o600)
+    path.write_text("\n".join(tokens) + "\n")
+    return path
+
+
 def run(system: System, candidates: Candidates, folder: Path, *, requests: int, clients: int, max_seconds: float,
-        candidates_logged_in: int, profiler: Profiler = no_profile) -> dict:
+        candidates_logged_in: int, hot_candidates: int, profiler: Profiler = no_profile) -> dict:
+    """Reads spread over `candidates_logged_in` candidates, as on release day, and the same reads
+    over the first `hot_candidates` of them, whose entries the results cache nearly always holds."""
+    started = time.perf_counter()
     tokens = asyncio.run(log_in(system.gateway_url, candidates.ids[:candidates_logged_in]))
-    tokens_file = folder / "tokens.txt"
-    tokens_file.touch(mode=0o600)
-    tokens_file.write_text("\n".join(tokens) + "\n")
+    log_in_seconds = time.perf_counter() - started
+    spread_file = write_tokens(folder / "tokens.txt", tokens)
+    hot_tokens = tokens[:hot_candidates]
+    hot_file = write_tokens(folder / "hot-tokens.txt", hot_tokens)
+    system_url = f"{system.gateway_url}/"
     try:
         body = httpx.get(f"{system.gateway_url}/api/results/me",
                          headers={"Authorization": f"Bearer {tokens[0]}"}).raise_for_status().content
-        def reads(url: str, **options) -> dict:
+
+        def reads(url: str, tokens_file: Path, **options) -> dict:
             return load.run(url, "read.lua", connections=clients, args=[str(tokens_file)], **options)
 
         # The floor runs just before the system's reads and again just after, each with half their
         # budget, counted as one measurement: the machine's speed drifts within minutes
-        # (bench/README.md), as for the log-in's floor.
+        # (bench/README.md), as for the log-in's floor. The hot reads follow the spread ones, on a
+        # system those have warmed up.
         with bare_app_behind_gateway(body, folder / "read-floor") as floor_url:
-            reads(floor_url, requests=WARM_UP_REQUESTS, max_seconds=WARM_UP_SECONDS)
-            floor_before = reads(floor_url, requests=requests // 2, max_seconds=max_seconds / 2)
-            reads(f"{system.gateway_url}/", requests=WARM_UP_REQUESTS, max_seconds=WARM_UP_SECONDS)
+            reads(floor_url, spread_file, requests=WARM_UP_REQUESTS, max_seconds=WARM_UP_SECONDS)
+            floor_before = reads(floor_url, spread_file, requests=requests // 2, max_seconds=max_seconds / 2)
+            reads(system_url, spread_file, requests=WARM_UP_REQUESTS, max_seconds=WARM_UP_SECONDS)
             with profiler("results_read", {"results": system.pid("results")}) as profiles, system.cpu_use() as cpu:
-                measured = reads(f"{system.gateway_url}/", requests=requests, max_seconds=max_seconds)
-            measured["cpu_seconds_by_process"] = cpu
-            floor = load.on_both_sides(floor_before, reads(floor_url, requests=requests // 2,
+                measured = reads(system_url, spread_file, requests=requests, max_seconds=max_seconds)
+            with system.cpu_use() as hot_cpu:
+                hot = reads(system_url, hot_file, requests=requests, max_seconds=max_seconds)
+            floor = load.on_both_sides(floor_before, reads(floor_url, spread_file, requests=requests // 2,
                                                            max_seconds=max_seconds / 2))
     finally:
-        tokens_file.unlink()
+        spread_file.unlink()
+        hot_file.unlink()
+    measured |= _spread(measured, len(tokens), cpu)
+    hot |= _spread(hot, len(hot_tokens), hot_cpu)
     return {"parameters": {"requests": requests, "clients": clients, "max_seconds": max_seconds,
                            "warm_up": {"requests": WARM_UP_REQUESTS, "max_seconds": WARM_UP_SECONDS},
-                           "candidates_logged_in": len(tokens), "body_bytes": len(body)},
-            "measured": measured, "floor": floor, "profiles": profiles,
-            "ratios": {"reads_over_bare_app": measured["ok_per_second"] / floor["ok_per_second"]}}
+                           "candidates_logged_in": len(tokens), "log_in_seconds": log_in_seconds,
+                           "body_bytes": len(body)},
+            "measured": measured, "measured_hot": hot, "floor": floor, "profiles": profiles,
+            "ratios": {"reads_over_bare_app": measured["ok_per_second"] / floor["ok_per_second"],
+                       "hot_reads_over_bare_app": hot["ok_per_second"] / floor["ok_per_second"]}}
+
+
+def _spread(reads: dict, candidates: int, cpu: dict[str, float]) -> dict:
+    """How many candidates the reads went round, and how often each was read: well below one read
+    per `results_cache_seconds` (the results cache's lifetime of an entry), most reads load their
+    candidate's results; well above it, nearly all find them in the cache."""
+    return {"candidates": candidates, "reads_per_candidate_per_second": reads["ok_per_second"] / candidates,
+            "cpu_seconds_by_process": cpu}

@@ -17,6 +17,7 @@ from crs_tools.local_stack import (
     Child, child_pids, free_port, proc_stat, secantus_url, service_wiring, start_gateway, start_secantus,
     start_service, start_smtp_capture,
 )
+from notifier.config import Settings as NotifierSettings
 from tests.support.infrastructure import RabbitVhost
 from tests.support.stack import SERVICES
 
@@ -30,6 +31,7 @@ class System:
     amqp_url: str = ""
     smtp_port: int = 0
     gateway_port: int = 0
+    smtp_connections: int = 0  # the notifier's SMTP pool: the connections the SMTP floor sends with
     ports: dict[str, int] = field(default_factory=dict)
     children: dict[str, Child] = field(default_factory=dict)
     vhosts: list[RabbitVhost] = field(default_factory=list)
@@ -78,6 +80,10 @@ class System:
         env = {"MONGODB_URL": self.mongo_url, "AMQP_URL": self.amqp_url, "SMTP_PORT": str(self.smtp_port),
                "PUBLIC_BASE_URL": self.gateway_url, "LOG_JSON": "true"}
         extra = service_wiring(self.folder, self.service_url("auth"))
+        # The notifier's own setting, as this environment gives it, passed to it explicitly: the
+        # floor it is measured against sends with the same number of connections.
+        self.smtp_connections = NotifierSettings().smtp_connections
+        extra["notifier"] |= {"SMTP_CONNECTIONS": str(self.smtp_connections)}
         # Side by side: each start is mostly waiting for imports and connections.
         with ThreadPoolExecutor(len(SERVICES)) as pool:
             futures = {name: pool.submit(start_service, name, self.ports[name], {**env, **extra[name]},

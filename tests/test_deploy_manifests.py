@@ -23,7 +23,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from crs_shared.messaging import topology
+from crs_shared.messaging import definitions, topology
+from crs_shared.messaging.contracts import BatchPart
 from crs_tools import gateway
 from tests.support.settings import service_settings
 
@@ -176,7 +177,7 @@ def _consumer_queues() -> dict[str, set[str]]:
     queues = {}
     for name in SERVICES:
         subscriptions = importlib.import_module(f"{name}.consumers").subscriptions(Mock())
-        queues[name] = {topology.queue_name(name, s.event.ROUTING_KEY) for s in subscriptions}
+        queues[name] = {definitions.queue_name(name, s.event.ROUTING_KEY) for s in subscriptions}
     return queues
 
 
@@ -289,7 +290,7 @@ def test_compose_settings_come_from_env_and_none_is_committed():
     assert required <= defined, f"not in .env.example: {required - defined}"
     secrets = set().union(*(_secret_settings(name) for name in SERVICES)) - CREDENTIAL_URLS - {"JWT_SIGNING_KEY"}
     secrets -= {"SMTP_PASSWORD"}  # compose mails Mailpit, which takes no login
-    secrets |= {"RABBITMQ_PASSWORD", "RABBITMQ_ADMIN_PASSWORD"}
+    secrets |= {f"RABBITMQ_{name.upper()}_PASSWORD" for name in SERVICES} | {"RABBITMQ_ADMIN_PASSWORD"}
     for key in secrets:
         assert re.search(rf"^{key}=$", example, re.M), f".env.example must leave {key} empty"
         assert re.search(rf"\$\{{{key}:\?", text) or key.startswith("RABBITMQ_"), f"compose must require {key}"
@@ -351,11 +352,39 @@ def test_make_up_fills_every_empty_secret_and_writes_rabbitmq_users_with_hashes(
     env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
     assert all(len(value) >= 32 for key, value in env.items() if key.endswith(("PASSWORD", "TOKEN", "_KEY")))
     users = prepare.users_definitions(env)
-    assert {u["name"] for u in users["users"]} == {env["RABBITMQ_USER"], env["RABBITMQ_ADMIN_USER"]}
-    services_user = next(u for u in users["users"] if u["name"] == env["RABBITMQ_USER"])
-    raw = base64.b64decode(services_user["password_hash"])
-    assert raw[4:] == hashlib.sha256(raw[:4] + env["RABBITMQ_PASSWORD"].encode()).digest()
-    assert env["RABBITMQ_PASSWORD"] not in json.dumps(users)
+    accounts = {u["name"]: u for u in users["users"]}
+    assert set(accounts) == {*map(definitions.service_user, SERVICES), "board-example", env["RABBITMQ_ADMIN_USER"]}
+    for name in SERVICES:
+        raw = base64.b64decode(accounts[definitions.service_user(name)]["password_hash"])
+        assert raw[4:] == hashlib.sha256(raw[:4] + env[f"RABBITMQ_{name.upper()}_PASSWORD"].encode()).digest()
+    assert not any(password in json.dumps(users) for key, password in env.items() if key.endswith("PASSWORD"))
+    rights = {p["user"]: p for p in users["permissions"]}
+    assert rights["board-example"] | {"user": "", "vhost": ""} == {
+        "user": "", "vhost": "", "configure": "^$", "write": "^exams\\.events$", "read": "^$"}
+    assert users["topic_permissions"] == [definitions.board_rights("board-example", "/")[1]]
+    assert rights[env["RABBITMQ_ADMIN_USER"]]["configure"] == ".*"
+
+
+def test_make_up_says_which_broker_password_an_older_env_lacks(capsys):
+    prepare = _prepare_env()
+    env = prepare.read_env(prepare.fill_secrets((ROOT / ".env.example").read_text()))
+    del env["RABBITMQ_NOTIFIER_PASSWORD"]
+    with pytest.raises(SystemExit) as stopped:
+        prepare.users_definitions(env)
+    assert "RABBITMQ_NOTIFIER_PASSWORD missing or empty: RabbitMQ has a user per service" in str(stopped.value)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_reaches_the_broker_with_its_own_account(name):
+    compose_url = _compose()["services"][name]["environment"]["AMQP_URL"]
+    assert compose_url.startswith(f"amqp://{definitions.service_user(name)}:${{RABBITMQ_{name.upper()}_PASSWORD:?")
+    container = _by_name("Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+    secret = next(e for e in container["env"] if e["name"] == "AMQP_URL")["valueFrom"]["secretKeyRef"]
+    assert secret == {"name": f"crs-{name}-rabbitmq", "key": "amqp-url"}
+    triggers = _by_name("ScaledObject")[name]["spec"]["triggers"]
+    assert {t["authenticationRef"]["name"] for t in triggers if t["type"] == "rabbitmq"} == {f"crs-{name}-rabbitmq"}
+    keda = _by_name("TriggerAuthentication")[f"crs-{name}-rabbitmq"]["spec"]["secretTargetRef"]
+    assert [(ref["name"], ref["key"]) for ref in keda] == [(secret["name"], secret["key"])]
 
 
 # --- Dockerfiles and RabbitMQ ------------------------------------------------------------------
@@ -375,29 +404,45 @@ class _RecordingChannel:
     """Enough of an aio-pika channel to record what the topology declares."""
 
     def __init__(self):
-        self.exchanges = {}
+        self.exchanges, self.queues = {}, {}
 
-    async def declare_exchange(self, name, type, durable):
-        self.exchanges[name] = (type.value, durable)
+    async def declare_exchange(self, name, type, durable, passive=False):
+        self.exchanges[name] = (type.value, durable, passive)
         return Mock()
 
     async def declare_queue(self, name, durable, arguments):
+        self.queues[name] = arguments
         queue = Mock()
         queue.bind = Mock(side_effect=lambda *a, **k: asyncio.sleep(0))
         return queue
 
 
-def test_rabbitmq_definitions_match_the_topology_in_the_code():
+def test_rabbitmq_definitions_are_the_code_and_give_the_queues_the_code_declares_their_policy():
+    definitions_file = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+    assert json.loads(definitions_file.read_text()) == definitions.topology(), (
+        f"{definitions_file} is not what the code defines: python -m crs_shared.messaging.definitions > {definitions_file}")
     channel = _RecordingChannel()
-    asyncio.run(topology.declare_consumer_queue(channel, "svc", "a.b", max_deliveries=5))
-    definitions = json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
-    defined = {e["name"]: (e["type"], e["durable"]) for e in definitions["exchanges"]}
-    assert defined == channel.exchanges
-    # Queues are declared by the services with their own settings (delivery limit); users would be secrets.
-    assert definitions["queues"] == [] and definitions["users"] == []
+    asyncio.run(topology.declare_consumer_queue(channel, "results", "results.published"))
+    defined = {e["name"]: (e["type"], e["durable"]) for e in definitions.topology()["exchanges"]}
+    # The shared exchange is only looked up: it is the definitions', which no service may change.
+    assert {name: kind[:2] for name, kind in channel.exchanges.items() if kind[2]} == defined
+    [policy] = [p for p in definitions.topology()["policies"] if p["name"] == "crs-results-queues"]
+    [own_exchange] = [name for name, kind in channel.exchanges.items() if not kind[2]]
+    assert policy["definition"] == {"dead-letter-exchange": own_exchange, "delivery-limit": definitions.DELIVERY_LIMIT}
+    # Only the type as argument: dead-lettering and the limit come from the policy, which can change.
+    assert channel.queues == {"results.results.published": {"x-queue-type": "quorum"},
+                              "results.results.published.dlq": {"x-queue-type": "quorum"}}
+    assert re.search(policy["pattern"], "results.results.published")
+    assert not re.search(policy["pattern"], "results.results.published.dlq")
+    assert not re.search(policy["pattern"], "notifier.results.released")
     conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
     assert re.search(r"^load_definitions = /etc/rabbitmq/definitions.d$", conf, re.M)
     assert re.search(r"^default_queue_type = quorum$", conf, re.M)
+
+
+def test_a_board_may_publish_exactly_the_events_the_contract_gives_boards():
+    assert set(definitions.BOARD_ROUTING_KEYS) == {event.ROUTING_KEY for event in BatchPart.__subclasses__()}
+    assert definitions.SERVICES == SERVICES
 
 
 # --- Grafana -----------------------------------------------------------------------------------

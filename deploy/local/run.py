@@ -13,7 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from crs_tools.local_stack import (
-    SERVICES, Child, port_open, secantus_url, start_gateway, start_secantus, start_service, start_smtp_capture,
+    SERVICES, Child, port_open, prepare_broker, secantus_url, start_gateway, start_secantus, start_service,
+    start_smtp_capture,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,8 @@ def main() -> None:
     gateway_port = env_port("GATEWAY_PORT", 8080)
     try:
         ensure_rabbitmq(amqp_url)
+        print("Loading the broker definitions (exchange, dead-letter and delivery-limit policies)...", flush=True)
+        prepare_broker(amqp_url)
         ensure_nginx()
         mongo = urlsplit(mongodb_url)
         if not port_open(mongo.hostname or "127.0.0.1", mongo.port or 27017):

@@ -14,7 +14,7 @@ from crs_shared.logging import configure_logging
 from crs_shared.messaging.consumer import Subscription
 from crs_shared.messaging.contracts import LoginLocked, PasswordChanged
 from crs_shared.messaging.outbox import outbox_document
-from crs_shared.messaging.topology import queue_name
+from crs_shared.messaging.definitions import queue_name
 from crs_shared.runtime import ServiceRuntime
 from crs_shared.schema import migrate
 from tests.support.apps import unique_database

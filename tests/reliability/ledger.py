@@ -20,7 +20,7 @@ from crs_shared.messaging.contracts import (
     ResultsPublished,
     ResultsReleased,
 )
-from crs_shared.messaging.topology import dead_letter_queue_name, queue_name
+from crs_shared.messaging.definitions import dead_letter_queue_name, queue_name
 from tests.reliability.traffic import Stack, Workload
 from tests.support.infrastructure import SmtpCapture
 from tests.support.waiting import stays, wait_until

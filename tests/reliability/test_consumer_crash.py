@@ -9,7 +9,7 @@ import httpx
 
 from crs_shared.faults import KILL_AFTER_HANDLE, KILL_AFTER_HANDLE_IF
 from crs_shared.messaging.contracts import ResultsPublished, ResultsReleased
-from crs_shared.messaging.topology import queue_name
+from crs_shared.messaging.definitions import queue_name
 from tests.reliability.report import record
 from tests.reliability.traffic import Workload
 from tests.support.waiting import wait_until

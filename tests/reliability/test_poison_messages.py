@@ -7,7 +7,7 @@ keeps flowing: the result batch published after them is handled in full."""
 import json
 
 from crs_shared.messaging.contracts import ResultRecord, ResultsPublished
-from crs_shared.messaging.topology import dead_letter_queue_name, queue_name
+from crs_shared.messaging.definitions import dead_letter_queue_name, queue_name
 from tests.reliability.ledger import queue_depths
 from tests.reliability.report import record
 from tests.reliability.traffic import BOARD, EXAM, SESSION

@@ -2,12 +2,14 @@
 RabbitMQ node (never the machine's shared broker), a SecantusDB on a storage folder that survives a
 restart on the same port, and an SMTP capture server that comes back on the same port."""
 
+import json
 import os
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
+from crs_shared.messaging import definitions
 from crs_tools import smtp_capture
 from crs_tools.local_stack import Child, port_open, secantus_url, spawn, start_secantus, wait_for
 from tests.support.infrastructure import SmtpCapture, free_port
@@ -45,6 +47,8 @@ class PrivateRabbit:
         self.child: Child = spawn("rabbitmq (private)", [str(server)], env=self.env, log_path=folder / "server.log")
         try:
             wait_for(self.answers, timeout=90, what=f"private RabbitMQ node {self.node}", process=self.child.process)
+            (folder / "definitions.json").write_text(json.dumps(definitions.topology()))
+            self.ctl("import_definitions", str(folder / "definitions.json"))
         except RuntimeError:
             self.child.stop()
             raise

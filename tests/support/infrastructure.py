@@ -5,17 +5,18 @@ import collections
 import contextlib
 import email
 import email.policy
-import json
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
+from crs_shared.messaging import definitions
 from crs_tools import smtp_capture
-from crs_tools.local_stack import free_port, port_open, secantus_url, start_secantus  # noqa: F401  (free_port re-exported)
+from crs_tools.local_stack import (  # noqa: F401  (free_port and rabbitmqctl_command re-exported)
+    free_port, import_definitions, port_open, rabbitmqctl, rabbitmqctl_command, secantus_url, start_secantus,
+)
 
 RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
 
@@ -35,19 +36,6 @@ class SecantusServer:
         self.child.stop()
 
 
-def rabbitmqctl_command(*args: str) -> list[str]:
-    tool = shutil.which("rabbitmqctl")
-    if tool is None:
-        raise RuntimeError("rabbitmqctl is not installed: the tests need the machine's RabbitMQ (see design.md)")
-    return [tool, *args]
-
-
-def rabbitmqctl(*args: str, stdin: str | None = None) -> None:
-    result = subprocess.run(rabbitmqctl_command(*args), input=stdin, capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
-
-
 def require_broker() -> None:
     if not port_open(RABBITMQ_HOST, 5672):
         raise RuntimeError(f"RabbitMQ is not answering on {RABBITMQ_HOST}:5672; start it with `rabbitmq-server -detached`")
@@ -58,13 +46,15 @@ def vhost_url(name: str) -> str:
 
 
 def add_vhosts(count: int) -> list[str]:
-    """New vhosts open to the guest user, made with one rabbitmqctl call (a call boots an Erlang VM,
-    about half a second of a core, whether it makes one vhost or many)."""
+    """New vhosts with the system's broker definitions (as `make run` and the deployments load them),
+    open to the guest user, made with one rabbitmqctl call (a call boots an Erlang VM, about half a
+    second of a core, whether it makes one vhost or many)."""
     names = [f"crs-test-{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    definitions = {"vhosts": [{"name": name} for name in names],
-                   "permissions": [{"user": "guest", "vhost": name, "configure": ".*", "write": ".*", "read": ".*"}
-                                   for name in names]}
-    rabbitmqctl("import_definitions", "--format", "json", stdin=json.dumps(definitions))
+    topologies = [definitions.topology(name) for name in names]
+    import_definitions({
+        key: [item for topology in topologies for item in topology[key]] for key in topologies[0]
+    } | {"permissions": [{"user": "guest", "vhost": name, "configure": ".*", "write": ".*", "read": ".*"}
+                         for name in names]})
     return names
 
 

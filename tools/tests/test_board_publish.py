@@ -1,10 +1,12 @@
 """Splitting a batch into parts and wrapping them in envelopes (no broker needed)."""
 
+import aiormq.exceptions
 import pytest
 
 from crs_shared.messaging.contracts import PART_MAX_RECORDS, EntriesPublished, Entry
+from crs_shared.messaging.publisher import PublishError
 from crs_tools.board_publish import (
-    BatchNotPublished, masked_url, part_ranges, prepare_batch, split_into_parts,
+    BatchNotPublished, _publish_reason, masked_url, part_ranges, prepare_batch, split_into_parts,
 )
 
 
@@ -53,3 +55,13 @@ def test_part_ranges_and_masked_urls_read_well():
     assert part_ranges([]) == "none"
     assert masked_url("amqp://board:s3cret@broker.example:5672/exams") == "amqp://board:***@broker.example:5672/exams"
     assert masked_url("amqp://broker.example/") == "amqp://broker.example/"
+
+
+def test_a_publish_the_broker_refuses_this_user_says_what_a_board_may_publish():
+    refused = aiormq.exceptions.ChannelAccessRefused("ACCESS_REFUSED - access to topic 'results.published' refused")
+    error = PublishError("ResultsPublished e-1 not confirmed")
+    error.__cause__ = refused
+    reason = _publish_reason(error, "results.published", "amqp://board-x:***@broker.example:5672/")
+    assert reason == ("the broker at amqp://board-x:***@broker.example:5672/ does not let this user publish "
+                      "'results.published' (an exam board's account may publish only entries.published and "
+                      "results.published; is it a board's account?)")

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from crs_shared.messaging.topology import dead_letter_queue_name, queue_name
+from crs_shared.messaging.definitions import dead_letter_queue_name, queue_name
 from services.registration.tests.conftest import entries_part, entry, new_candidate_id
 from tests.support.broker import drain, envelope_for, publish, publish_raw
 from tests.support.metrics import sample

@@ -70,7 +70,6 @@ class ServiceSettings(DatabaseSettings):
 
     # Messaging
     amqp_prefetch: int = 32
-    consumer_max_deliveries: int = 5
     retry_backoff_seconds: float = 0.5
     retry_backoff_max_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024

@@ -124,14 +124,11 @@ class ServiceRuntime:
             return
         settings = self.settings
         policy = RetryPolicy(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds,
-                             settings.max_message_bytes, settings.consumer_max_deliveries,
-                             settings.consumer_database_budget_seconds)
+                             settings.max_message_bytes, settings.consumer_database_budget_seconds)
         for subscription in subscriptions:
             channel = await self.broker.channel()
             await channel.set_qos(prefetch_count=subscription.event.CONSUMER_PREFETCH or self.settings.amqp_prefetch)
-            queue = await declare_consumer_queue(
-                channel, self.service, subscription.event.ROUTING_KEY, max_deliveries=self.settings.consumer_max_deliveries
-            )
+            queue = await declare_consumer_queue(channel, self.service, subscription.event.ROUTING_KEY)
             consumer = QueueConsumer(queue, subscription, service=self.service, policy=policy)
             await consumer.start()
             self._consumers.append(consumer)

@@ -22,7 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from crs_shared.messaging.contracts import PART_MAX_RECORDS, BatchPart
 from crs_shared.messaging.envelope import Envelope, new_envelope
+from crs_shared.messaging.definitions import BOARD_ROUTING_KEYS
 from crs_shared.messaging.publisher import EventPublisher, PublishError
+from crs_shared.messaging.topology import BrokerNotPrepared
 
 T = TypeVar("T")
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -141,6 +143,8 @@ async def publish_batch(
         publisher = EventPublisher(connection, timeout_seconds=confirm_timeout)
         try:
             await publisher.start()
+        except BrokerNotPrepared as exc:
+            raise BatchNotPublished(batch, [], f"the broker at {where} is not ready: {exc}") from exc
         except Exception as exc:
             raise BatchNotPublished(batch, [], f"the broker at {where} refused the exchange: {_brief(exc)}") from exc
         on_connected()
@@ -234,6 +238,9 @@ def _publish_reason(exc: PublishError, routing_key: str, where: str) -> str:
     if isinstance(cause, aiormq.exceptions.PublishError):
         return (f"the broker returned it as unroutable: no queue on {where} is bound to the routing key "
                 f"{routing_key!r} (are the services' queues declared?)")
+    if isinstance(cause, aiormq.exceptions.ChannelAccessRefused):
+        return (f"the broker at {where} does not let this user publish {routing_key!r} (an exam board's account "
+                f"may publish only {' and '.join(BOARD_ROUTING_KEYS)}; is it a board's account?)")
     if isinstance(cause, aiormq.exceptions.DeliveryError) or cause is None:
         return "the broker refused it (negative acknowledgement)"
     if isinstance(cause, asyncio.TimeoutError):

@@ -2,7 +2,9 @@
 
 Used by `make run` (deploy/local/run.py) and by the tests that run services as processes."""
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +13,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from crs_shared.messaging import definitions
 
 SERVICES = {"registration": 8001, "auth": 8002, "results": 8003, "notifier": 8004}
 BIN = Path(sys.executable).parent
@@ -94,6 +99,35 @@ def spawn(name: str, args: list[str], *, env: dict[str, str] | None = None, log_
         stdin=subprocess.DEVNULL, start_new_session=own_session,
     )
     return Child(name, process, log_path, log)
+
+
+def rabbitmqctl_command(*args: str) -> list[str]:
+    tool = shutil.which("rabbitmqctl")
+    if tool is None:
+        raise RuntimeError("rabbitmqctl is not installed: the machine's RabbitMQ (Debian package rabbitmq-server) "
+                           "is needed")
+    return [tool, *args]
+
+
+def rabbitmqctl(*args: str, stdin: str | None = None) -> None:
+    result = subprocess.run(rabbitmqctl_command(*args), input=stdin, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
+
+
+def import_definitions(document: dict) -> None:
+    rabbitmqctl("import_definitions", "--format", "json", stdin=json.dumps(document))
+
+
+def amqp_vhost(amqp_url: str) -> str:
+    """The virtual host an AMQP URL names: its path, percent-decoded; `/` when it names none."""
+    return unquote(urlsplit(amqp_url).path[1:]) or "/"
+
+
+def prepare_broker(amqp_url: str) -> None:
+    """Loads the system's broker definitions (the exchange, and the policies that dead-letter and
+    limit deliveries) into the virtual host of `amqp_url`, on this machine's RabbitMQ."""
+    import_definitions(definitions.topology(amqp_vhost(amqp_url)))
 
 
 def secantus_url(port: int) -> str:

@@ -9,7 +9,8 @@
   outran its budget (`RetryPolicy.database_budget_seconds`, under `pymongo.timeout()`): an
   election, a stalled server; each run gets the whole budget again.
 - Any other exception is treated as transient: after a backoff the message is returned to the
-  queue; the quorum queue's delivery limit dead-letters it after a bounded number of tries.
+  queue; the delivery limit of the service's broker policy dead-letters it after a bounded number
+  of tries (the consumer does not know the limit: the broker alone counts and enforces it).
 """
 
 import asyncio
@@ -52,9 +53,6 @@ class RetryPolicy:
     backoff_seconds: float = 0.5
     backoff_max_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
-    # The queue's x-delivery-limit: a message returned once more after this many returns (its
-    # x-delivery-count) is dead-lettered by the broker.
-    max_deliveries: int = 5
     # The database work of one run of the handler (None: no limit).
     database_budget_seconds: float | None = None
 
@@ -155,9 +153,7 @@ class QueueConsumer:
                     "handler failed; message returns to its queue",
                     queue=self._queue.name, deliveries=deliveries + 1, retry_in_seconds=round(delay, 2), error=repr(exc),
                 )
-                # Counted as dead-lettered when this return is the one the broker's delivery limit takes.
-                returned = DEAD_LETTERED if deliveries >= self._policy.max_deliveries else RETRIED
-                returned.labels(self._service, event_type).inc()
+                RETRIED.labels(self._service, event_type).inc()
                 await asyncio.sleep(delay)
                 await message.nack(requeue=True)
             else:
