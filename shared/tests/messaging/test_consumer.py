@@ -17,7 +17,7 @@ from crs_shared.messaging.consumer import PermanentFailure, QueueConsumer, Retry
 from crs_shared.messaging.contracts import LoginLocked
 from crs_shared.messaging.definitions import DELIVERY_LIMIT, dead_letter_queue_name, queue_name
 from crs_shared.messaging.topology import declare_consumer_queue
-from crs_shared.mongo import create_client
+from crs_shared.mongo import create_client, run_in_transaction
 from tests.support.apps import unique_database
 from tests.support.broker import envelope_for, publish, queue_depth
 from tests.support.metrics import sample
@@ -145,22 +145,31 @@ async def test_while_the_database_is_unreachable_the_handler_runs_again_in_place
 
 
 async def test_a_handler_over_its_database_budget_runs_again_in_place_with_a_whole_budget(amqp_url, mongo_url):
-    """The driver itself refuses the find once the run's budget is spent (pymongo.timeout): that
-    run is not the message's fault, so it costs none of its deliveries."""
+    """The driver itself gives up on the transaction once the run's budget is spent
+    (pymongo.timeout: ExecutionTimeout): that run is not the message's fault, so it costs none of
+    its deliveries."""
     mongo = create_client(mongo_url)
     collection = mongo[unique_database("consumer")]["things"]
-    runs = []
+    runs, errors = [], []
+
+    async def work(session):
+        await collection.find_one({}, session=session)
 
     async def slow_first_time(envelope, payload):
         runs.append(pymongo._csot.remaining())
         if len(runs) == 1:
             await asyncio.sleep(0.6)  # the whole budget spent before the database is asked
-        await collection.find_one({})
+        try:
+            await run_in_transaction(mongo, work)
+        except Exception as exc:
+            errors.append(type(exc).__name__)
+            raise
 
     try:
         async with consuming(amqp_url, slow_first_time, database_budget_seconds=0.5) as service:
             await publish(amqp_url, (envelope_for(event()), LoginLocked.ROUTING_KEY))
             await wait_until(lambda: _at_least(counted("consumed", service), 1), what="the event handled at the second run")
+            assert errors == ["ExecutionTimeout"]
             assert len(runs) == 2 and all(0.3 < budget <= 0.5 for budget in runs), runs
             assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
     finally:
