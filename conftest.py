@@ -8,14 +8,19 @@ from pymongo import MongoClient
 from tests.support.apps import NAMED_DATABASES
 from tests.support.infrastructure import RabbitVhosts, SecantusServer, SmtpCapture
 
+# Taken out of the environment, so that it reaches the tests through `mongo_url` only: settings a
+# test makes, and processes it starts, would otherwise pick it up by themselves (a production
+# settings test would judge the caller's URL).
+GIVEN_MONGODB_URL = os.environ.pop("MONGODB_URL", None)
+
 
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory) -> str:
     """MONGODB_URL, used as given, when it is set (a replica set: docs/mongodb.md), and the
     databases the tests made there dropped at the end; else a throw-away SecantusDB of our own."""
-    if given := os.environ.get("MONGODB_URL"):
-        yield given
-        with MongoClient(given, serverSelectionTimeoutMS=30_000) as client:
+    if GIVEN_MONGODB_URL:
+        yield GIVEN_MONGODB_URL
+        with MongoClient(GIVEN_MONGODB_URL, serverSelectionTimeoutMS=30_000) as client:
             for name in sorted(NAMED_DATABASES & set(client.list_database_names())):
                 client.drop_database(name)
         return

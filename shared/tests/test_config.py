@@ -105,6 +105,7 @@ def test_production_refuses_a_mongodb_url_weaker_than_the_clients_defaults(optio
 
 
 def test_production_takes_a_replica_set_url_that_asks_for_the_defaults_or_more():
-    url = "mongodb://crs:mongo-password-1@db1,db2,db3/?replicaSet=rs0&w=majority&readPreference=primary&retryWrites=true"
+    url = ("mongodb://crs:mongo-password-1@db1,db2,db3/?replicaSet=rs0&w=majority&readPreference=primary"
+           "&retryWrites=true")
     assert WithASecret(**(FIT | {"mongodb_url": url})).mongodb_url == url
     assert WithASecret(**(FIT | {"mongodb_url": url + "&retryWrites=false", "environment": "dev"}))

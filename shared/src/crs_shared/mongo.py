@@ -93,7 +93,8 @@ def create_client(url: str, *, server_selection_seconds: float | None = None) ->
     an operation waits for a primary) is the driver's default (30 s) when not given."""
     given = {name.lower() for name in url_options(url)}
     defaults = {name: value for name, value in CONCERNS.items() if name.lower() not in given}
-    timeouts = {} if server_selection_seconds is None else {"serverSelectionTimeoutMS": int(server_selection_seconds * 1000)}
+    timeouts = ({} if server_selection_seconds is None
+                else {"serverSelectionTimeoutMS": int(server_selection_seconds * 1000)})
     return AsyncMongoClient(url, tz_aware=True, connectTimeoutMS=5000, **timeouts, **defaults)
 
 

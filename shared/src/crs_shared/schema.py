@@ -150,7 +150,8 @@ async def wait_for_schema(db: AsyncDatabase, schema: Schema, *, service: str, ti
                 f"service {service}-migrate and the k8s init container migrate do), then start {service} again.")
         if missing != said:
             log.warning("waiting for the database's collections and indexes: run this service's migrate command",
-                        migrate=f"{service}-migrate", missing=missing, gives_up_in_seconds=round(deadline - time.monotonic()))
+                        migrate=f"{service}-migrate", missing=missing,
+                        gives_up_in_seconds=round(deadline - time.monotonic()))
             said = missing
         await asyncio.sleep(POLL_SECONDS)
 

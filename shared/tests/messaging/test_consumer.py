@@ -70,7 +70,8 @@ def test_backoff_grows_and_is_capped():
 
 
 @asynccontextmanager
-async def consuming(amqp_url: str, handler, *, service: str | None = None, database_budget_seconds: float | None = None):
+async def consuming(amqp_url: str, handler, *, service: str | None = None,
+                    database_budget_seconds: float | None = None):
     """A QueueConsumer of LoginLocked, logging JSON to this test's stderr, under a service name of its
     own (so its metrics are its own) unless `service` names one whose broker policy it needs."""
     configure_logging("test", json=True)
@@ -168,7 +169,8 @@ async def test_a_handler_over_its_database_budget_runs_again_in_place_with_a_who
     try:
         async with consuming(amqp_url, slow_first_time, database_budget_seconds=0.5) as service:
             await publish(amqp_url, (envelope_for(event()), LoginLocked.ROUTING_KEY))
-            await wait_until(lambda: _at_least(counted("consumed", service), 1), what="the event handled at the second run")
+            await wait_until(lambda: _at_least(counted("consumed", service), 1),
+                             what="the event handled at the second run")
             assert errors == ["ExecutionTimeout"]
             assert len(runs) == 2 and all(0.3 < budget <= 0.5 for budget in runs), runs
             assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
