@@ -54,13 +54,14 @@ def _described(index: dict) -> str:
     return json.dumps({**shape, "key": dict(shape["key"])}, default=str)
 
 
-def rebuild_command(database: str, collection: str, declared: IndexModel) -> str:
-    """The mongosh commands that replace the index of that name with the one declared."""
+def rebuild_command(database: str, collection: str, declared: IndexModel, existing: str | None = None) -> str:
+    """The mongosh commands that replace the index `existing` (by default, the one of the declared
+    name) with the one declared."""
     document = dict(declared.document)
     key, name = dict(document.pop("key")), document.pop("name")
     target = f"db.getSiblingDB({json.dumps(database)}).getCollection({json.dumps(collection)})"
     options = json.dumps({"name": name, **document})
-    return f"{target}.dropIndex({json.dumps(name)}); {target}.createIndex({json.dumps(key)}, {options})"
+    return f"{target}.dropIndex({json.dumps(existing or name)}); {target}.createIndex({json.dumps(key)}, {options})"
 
 
 class Differences:
@@ -118,9 +119,11 @@ async def migrate(db: AsyncDatabase, schema: Schema, say: Callable[[str], None] 
                 if exc.code not in (85, 86):  # IndexOptionsConflict, IndexKeySpecsConflict
                     raise
                 # The same keys under another name, or made by another migrate with other options.
+                keys = _shape(declared.document)["key"]
+                holder = next((name for name, index in found.items() if _shape(index)["key"] == keys), None)
                 differences.changed.append(f"index {declared.document['name']} of {collection} cannot be created: "
                                            f"{exc.details.get('errmsg', exc)}; rebuild it with: "
-                                           f"{rebuild_command(db.name, collection, declared)}")
+                                           f"{rebuild_command(db.name, collection, declared, holder)}")
     return differences.changed
 
 
