@@ -14,6 +14,7 @@ import importlib.util
 import ipaddress
 import json
 import re
+import tomllib
 from pathlib import Path
 from unittest.mock import Mock
 
@@ -121,6 +122,22 @@ def test_services_are_ready_only_when_mongodb_and_the_broker_are():
         container = _by_name("Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["ports"][0]["containerPort"] == PORTS[name]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_pod_runs_its_migrate_first_on_the_services_own_database(name):
+    """An init container runs the service's migrate console script (its pyproject's) with the
+    service's own MONGODB_URL and settings, so the collections and indexes exist before it starts."""
+    pod = _by_name("Deployment")[name]["spec"]["template"]["spec"]
+    [migrate] = pod["initContainers"]
+    [service] = pod["containers"]
+    scripts = tomllib.loads((ROOT / "services" / name / "pyproject.toml").read_text())["project"]["scripts"]
+    assert migrate["command"] == [f"{name}-migrate"] and scripts[f"{name}-migrate"] == f"{name}.migrate:main"
+    assert migrate["image"] == service["image"] and migrate["envFrom"] == service["envFrom"]
+    mongodb_url = [e for e in service["env"] if e["name"] in ("MONGODB_URL", "DATABASE_NAME")]
+    assert [e for e in migrate["env"] if e["name"] in ("MONGODB_URL", "DATABASE_NAME")] == mongodb_url
+    assert set(migrate["resources"]["limits"]) >= {"cpu", "memory"}
+    assert migrate["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 def _secret_settings(service: str) -> set[str]:

@@ -1,5 +1,6 @@
-"""`make run`: starts what is missing of the local infrastructure, then the four services and the
-gateway (nginx, serving the web portal), and prints the URLs. Ctrl-C stops everything it started,
+"""`make run`: starts what is missing of the local infrastructure, then the four services, each
+after its `migrate` command (its collections and indexes), and the gateway (nginx, serving the web
+portal), and prints the URLs. Ctrl-C stops everything it started,
 by PID, in reverse order: the gateway and the services first (the Ctrl-C reaches them too), then the
 SMTP capture server and SecantusDB, which it does not reach (crs_tools.local_stack.spawn), so the
 services shut down with their database and mail server still there."""
@@ -83,7 +84,7 @@ def main() -> None:
             if not (ROOT / "services" / name / "pyproject.toml").exists():
                 continue
             port = env_port(f"{name.upper()}_PORT", default_port)
-            print(f"Starting {name} on 127.0.0.1:{port}...", flush=True)
+            print(f"Starting {name} on 127.0.0.1:{port}, after {name}-migrate...", flush=True)
             started.append(start_service(name, port, env, VAR / f"log/{name}.log"))
             urls[name] = f"http://127.0.0.1:{port}"
         print(f"Starting the gateway (nginx) on 127.0.0.1:{gateway_port}...", flush=True)

@@ -87,3 +87,25 @@ def test_a_process_started_with_refused_settings_ends_with_the_reasons_and_no_tr
         "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"]
     assert exit_message(monkeypatch, argon2_time_cost="1")[1:] == [
         "ARGON2_TIME_COST: Input should be greater than or equal to 2"]
+
+
+@pytest.mark.parametrize(("option", "why"), [
+    ("w=1", "w=1: a write acknowledged by fewer than a majority can be rolled back after a failover"),
+    ("w=2", "w=2: a write acknowledged by fewer than a majority"),
+    ("journal=false", "journal=false: a write acknowledged before it is in the journal can be lost"),
+    ("readPreference=secondaryPreferred", "readPreference=secondarypreferred: a read from a secondary can miss"),
+    ("retryWrites=false", "retryWrites=false: a write cut off by an election fails"),
+    ("RETRYREADS=false", "retryReads=false: a read cut off by an election fails"),
+    ("directConnection=true", "directConnection=true: the services talk to that one member only"),
+])
+def test_production_refuses_a_mongodb_url_weaker_than_the_clients_defaults(option, why):
+    url = f"mongodb://crs:mongo-password-1@db1,db2,db3/?replicaSet=rs0&{option}"
+    refused = refusal(mongodb_url=url)
+    assert f"MONGODB_URL sets {why}" in refused and "mongo-password-1" not in refused
+
+
+def test_production_takes_a_replica_set_url_that_asks_for_the_defaults_or_more():
+    url = ("mongodb://crs:mongo-password-1@db1,db2,db3/?replicaSet=rs0&w=majority&readPreference=primary"
+           "&retryWrites=true")
+    assert WithASecret(**(FIT | {"mongodb_url": url})).mongodb_url == url
+    assert WithASecret(**(FIT | {"mongodb_url": url + "&retryWrites=false", "environment": "dev"}))

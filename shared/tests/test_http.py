@@ -11,19 +11,37 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
+import pymongo
+from pymongo.errors import ExecutionTimeout, NetworkTimeout, ServerSelectionTimeoutError, WTimeoutError
+
+from crs_shared.config import ServiceSettings
 from crs_shared.http import DomainError, EndpointAnswers, install_edge, operator_token_matches
 from crs_shared.logging import configure_logging, current_correlation_id, get_logger
 from tests.support.metrics import sample
 
 
+BUDGET = 7.0
+TIMEOUTS = {"execution": ExecutionTimeout("operation exceeded time limit", 50),
+            "network": NetworkTimeout("timed out"), "selection": ServerSelectionTimeoutError("no primary"),
+            "write-concern": WTimeoutError("waiting for replication timed out", 64)}
+
+
 def app_with_routes(service: str) -> FastAPI:
     app = FastAPI()
-    install_edge(app, service, readiness=lambda: _ready())
+    install_edge(app, ServiceSettings(request_database_budget_seconds=BUDGET), service, readiness=lambda: _ready())
 
     @app.get("/things/{thing_id}")
     async def thing(thing_id: str) -> dict:
         get_logger().info("thing read", thing_id=thing_id)
         return {"correlation_id": current_correlation_id()}
+
+    @app.get("/budget")
+    async def budget() -> dict:
+        return {"remaining": pymongo._csot.remaining()}
+
+    @app.get("/database-timeout/{kind}")
+    async def database_timeout(kind: str) -> dict:
+        raise TIMEOUTS[kind]
 
     @app.get("/broken")
     async def broken() -> dict:
@@ -158,3 +176,18 @@ def test_only_the_exact_operator_token_matches():
 def test_an_empty_configured_operator_token_matches_nothing(configured):
     for given in (None, HTTPAuthorizationCredentials(scheme="Bearer", credentials=configured)):
         assert not operator_token_matches(given, configured)
+
+
+async def test_a_requests_database_work_runs_within_the_budget_of_the_settings():
+    async with client(app_with_routes("svc-budget")) as http:
+        remaining = (await http.get("/budget")).json()["remaining"]
+    assert remaining is not None and BUDGET - 1 < remaining <= BUDGET
+
+
+@pytest.mark.parametrize("kind", sorted(TIMEOUTS))
+async def test_a_database_timeout_answers_503_with_retry_after_not_500(kind):
+    async with client(app_with_routes("svc-timeout")) as http:
+        answer = await http.get(f"/database-timeout/{kind}")
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "service_unavailable" and "try again" in answer.json()["detail"]
+    assert int(answer.headers["Retry-After"]) > 0

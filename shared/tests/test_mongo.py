@@ -1,8 +1,10 @@
-"""The helpers of crs_shared.mongo (the other driver calls are covered by every service's tests)."""
+"""The helpers of crs_shared.mongo (the other driver calls are covered by every service's tests),
+and the concerns every client and transaction states."""
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, monitoring
+from pymongo.read_preferences import Primary
 
-from crs_shared.mongo import IN_QUERY_CHUNK, create_client, find_grouped, in_chunks
+from crs_shared.mongo import IN_QUERY_CHUNK, create_client, find_grouped, in_chunks, run_in_transaction
 from tests.support.apps import unique_database
 
 
@@ -26,6 +28,57 @@ async def test_find_grouped_gives_each_value_its_own_documents_in_order_across_c
                    for i, v in enumerate(values))
         ascending = await find_grouped(db.things, "owner", values[:1], sort=[("n", ASCENDING)])
         assert [d["n"] for d in ascending["C000"]] == [1, 2]
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+def test_a_client_writes_to_a_majority_reads_the_primary_and_retries_reads_and_writes():
+    client = create_client("mongodb://db1.example.org,db2.example.org/?replicaSet=rs0", server_selection_seconds=15)
+    assert client.write_concern.document == {"w": "majority"}
+    assert client.read_preference == Primary()
+    assert (client.options.retry_writes, client.options.retry_reads) == (True, True)
+    assert client.options.server_selection_timeout == 15
+
+
+def test_what_the_url_says_replaces_a_default_and_nothing_else():
+    # The local SecantusDB's URL (crs_tools.local_stack.secantus_url); production refuses it (test_config).
+    client = create_client("mongodb://127.0.0.1:27017/?directConnection=true&retryWrites=false")
+    assert (client.options.retry_writes, client.options.retry_reads) == (False, True)
+    assert client.write_concern.document == {"w": "majority"}
+
+
+class CommandConcerns(monitoring.CommandListener):
+    """The name, read concern and write concern of each command the client sends."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, dict | None, dict | None]] = []
+
+    def started(self, event):
+        self.sent.append((event.command_name, event.command.get("readConcern"), event.command.get("writeConcern")))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+async def test_a_transaction_reads_majority_committed_data_and_commits_to_a_majority(mongo_url):
+    # A client with the driver's defaults: the transaction states its concerns itself.
+    commands = CommandConcerns()
+    client = AsyncMongoClient(mongo_url, event_listeners=[commands])
+    db = client[unique_database("mongo")]
+
+    async def work(session):
+        await db.things.find_one({}, session=session)
+        await db.things.insert_one({"n": 1}, session=session)
+
+    try:
+        await run_in_transaction(client, work)
+        first, commit = commands.sent[0], next(c for c in commands.sent if c[0] == "commitTransaction")
+        assert first[:2] == ("find", {"level": "majority"})
+        assert commit[2] == {"w": "majority"}
     finally:
         await client.drop_database(db.name)
         await client.close()

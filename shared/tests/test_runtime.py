@@ -3,7 +3,6 @@ down in order: stop consuming, finish the handler in hand, flush the outbox, dis
 
 import asyncio
 import json
-import uuid
 
 import httpx
 from fastapi import FastAPI
@@ -17,6 +16,8 @@ from crs_shared.messaging.contracts import LoginLocked, PasswordChanged
 from crs_shared.messaging.outbox import outbox_document
 from crs_shared.messaging.definitions import queue_name
 from crs_shared.runtime import ServiceRuntime
+from crs_shared.schema import migrate
+from tests.support.apps import unique_database
 from tests.support.broker import EventTap, envelope_for, publish, queue_depth
 from tests.support.infrastructure import RabbitVhost, SecantusServer
 from tests.support.waiting import wait_until
@@ -25,7 +26,7 @@ SERVICE = "runtimetest"
 
 
 def settings(mongo_url: str, amqp_url: str, **overrides) -> ServiceSettings:
-    return ServiceSettings(mongodb_url=mongo_url, amqp_url=amqp_url, database_name=f"runtime_{uuid.uuid4().hex[:8]}",
+    return ServiceSettings(mongodb_url=mongo_url, amqp_url=amqp_url, database_name=unique_database("runtime"),
                            retry_backoff_seconds=0.05, **overrides)
 
 
@@ -35,7 +36,7 @@ def locked() -> LoginLocked:
 
 async def readyz(runtime: ServiceRuntime, expected_status: int) -> dict | None:
     app = FastAPI()
-    install_edge(app, SERVICE, runtime.readiness)
+    install_edge(app, runtime.settings, SERVICE, runtime.readiness)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         answer = await http.get("/readyz")
     return answer.json() if answer.status_code == expected_status else None
@@ -43,9 +44,10 @@ async def readyz(runtime: ServiceRuntime, expected_status: int) -> dict | None:
 
 async def test_readyz_fails_when_the_broker_goes_away_and_shutdown_still_ends(mongo_url):
     vhost = RabbitVhost()  # our own, so deleting it takes the broker away from this runtime only
-    runtime = ServiceRuntime(settings(mongo_url, vhost.url), SERVICE, SystemClock())
+    runtime = ServiceRuntime(settings(mongo_url, vhost.url), SERVICE, SystemClock(), {})
     try:
-        await runtime.start({})
+        await migrate(runtime.db, runtime.schema)
+        await runtime.start()
         await runtime.subscribe([Subscription(LoginLocked, lambda envelope, payload: asyncio.sleep(0))])
         assert await readyz(runtime, 200) == {"ready": True, "checks": {"mongodb": True, "rabbitmq": True}}
         vhost.delete()
@@ -61,9 +63,10 @@ async def test_readyz_fails_when_the_broker_goes_away_and_shutdown_still_ends(mo
 
 async def test_readyz_fails_when_mongodb_goes_away(amqp_url, tmp_path):
     mongodb = SecantusServer(tmp_path / "secantus.log")  # our own, so it can be stopped
-    runtime = ServiceRuntime(settings(mongodb.url, amqp_url), SERVICE, SystemClock())
+    runtime = ServiceRuntime(settings(mongodb.url, amqp_url), SERVICE, SystemClock(), {})
     try:
-        await runtime.start({})
+        await migrate(runtime.db, runtime.schema)
+        await runtime.start()
         assert await readyz(runtime, 200) is not None
         mongodb.stop()
         body = await wait_until(lambda: readyz(runtime, 503), what="/readyz to answer 503")
@@ -76,7 +79,7 @@ async def test_readyz_fails_when_mongodb_goes_away(amqp_url, tmp_path):
 async def test_close_stops_consuming_finishes_the_handler_in_hand_then_flushes_the_outbox(mongo_url, amqp_url, capsys):
     configure_logging(SERVICE, json=True)
     # The relay sleeps between passes unless woken, so only close() will publish what is put in the outbox.
-    runtime = ServiceRuntime(settings(mongo_url, amqp_url, outbox_poll_seconds=600), SERVICE, SystemClock())
+    runtime = ServiceRuntime(settings(mongo_url, amqp_url, outbox_poll_seconds=600), SERVICE, SystemClock(), {})
     started, release, handled = asyncio.Event(), asyncio.Event(), []
 
     async def slow(envelope, _payload):
@@ -84,7 +87,8 @@ async def test_close_stops_consuming_finishes_the_handler_in_hand_then_flushes_t
         await release.wait()
         handled.append(envelope.event_id)
 
-    await runtime.start({})
+    await migrate(runtime.db, runtime.schema)
+    await runtime.start()
     await runtime.subscribe([Subscription(LoginLocked, slow)])
     queue = queue_name(SERVICE, LoginLocked.ROUTING_KEY)
     in_hand, later = envelope_for(locked()), envelope_for(locked())
@@ -124,7 +128,7 @@ async def test_a_periodic_task_outlives_a_failed_pass_and_close_lets_the_pass_in
         mongo_url, amqp_url, capsys):
     configure_logging(SERVICE, json=True)
     # Only close() will publish what the pass puts in the outbox.
-    runtime = ServiceRuntime(settings(mongo_url, amqp_url, outbox_poll_seconds=600), SERVICE, SystemClock())
+    runtime = ServiceRuntime(settings(mongo_url, amqp_url, outbox_poll_seconds=600), SERVICE, SystemClock(), {})
     passes, in_hand, release = [], asyncio.Event(), asyncio.Event()
     changed = envelope_for(PasswordChanged(candidate_id="123456", changed_at="2026-11-25T10:30:00Z"))
 
@@ -136,7 +140,8 @@ async def test_a_periodic_task_outlives_a_failed_pass_and_close_lets_the_pass_in
         await release.wait()
         await runtime.outbox.insert_one(outbox_document(changed, PasswordChanged.ROUTING_KEY, SystemClock().now()))
 
-    await runtime.start({})
+    await migrate(runtime.db, runtime.schema)
+    await runtime.start()
     async with EventTap(amqp_url, PasswordChanged.ROUTING_KEY) as tap:
         runtime.run_periodically("announcer", 0.01, work)
         await asyncio.wait_for(in_hand.wait(), timeout=20)

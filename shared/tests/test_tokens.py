@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 
 from crs_shared.clock import ManualClock
 from crs_shared.messaging.contracts import AccessRevoked
-from crs_shared.mongo import ensure_indexes
+from crs_shared.schema import migrate
 from crs_shared.tokens import (
     AUDIENCE, ISSUER, REVOCATION_CACHE_SECONDS, REVOCATION_INDEXES, REVOCATIONS_COLLECTION,
     VERIFIED_TOKEN_CACHE_SECONDS, Claims, InvalidToken, JwksKeys, Revocations, TokenVerifier, revokes,
@@ -64,7 +64,7 @@ def finds() -> CommandLog:
 async def collection(mongo_url, finds):
     client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[finds])
     db = client[unique_database("tokens")]
-    await ensure_indexes(db, {REVOCATIONS_COLLECTION: REVOCATION_INDEXES})
+    await migrate(db, {REVOCATIONS_COLLECTION: REVOCATION_INDEXES})
     yield db[REVOCATIONS_COLLECTION]
     await client.drop_database(db.name)
     await client.close()

@@ -6,18 +6,30 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from crs_shared.schema import migrate
+
 
 @asynccontextmanager
 async def serving(app: FastAPI):
-    """Starts the app's lifespan (MongoDB, broker, consumers, relay) and yields an HTTP client for it."""
+    """Makes the app's collections and indexes (what its `migrate` command does before a service
+    starts), starts its lifespan (MongoDB, broker, consumers, relay) and yields an HTTP client for it."""
+    runtime = app.state.runtime
+    await migrate(runtime.db, runtime.schema)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
 
 
+# Every database a test names, so that a run on a server of the caller's (MONGODB_URL) drops
+# what it made, and only that (the root conftest.py).
+NAMED_DATABASES: set[str] = set()
+
+
 def unique_database(service: str) -> str:
-    return f"{service}_{uuid.uuid4().hex[:10]}"
+    name = f"{service}_{uuid.uuid4().hex[:10]}"
+    NAMED_DATABASES.add(name)
+    return name
 
 
 def fast_settings(settings_class, mongo_url: str, amqp_url: str, service: str, **overrides):

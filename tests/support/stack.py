@@ -11,6 +11,7 @@ from pymongo import AsyncMongoClient
 from crs_tools.local_stack import SERVICES as LOCAL_PORTS
 from crs_tools.local_stack import Child, free_port, service_wiring, start_service
 from registration.repository import ENTRIES
+from tests.support.apps import unique_database
 from tests.support.waiting import wait_until
 
 
@@ -19,13 +20,18 @@ class ServiceProcess:
         self.name, self.env, self.log_path = name, env, log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self.port = free_port()
         self.child: Child | None = None
+        self.migrated = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, **extra_env: str) -> "ServiceProcess":
-        self.child = start_service(self.name, self.port, {**self.env, **extra_env}, self.log_path)
+    def start(self, *, migrate: bool = True, **extra_env: str) -> "ServiceProcess":
+        """Runs the service's `migrate` command first, as `make run` and deployments do (once: a
+        restart finds its database made), unless `migrate` is False."""
+        self.child = start_service(self.name, self.port, {**self.env, **extra_env}, self.log_path,
+                                   migrate=migrate and not self.migrated)
+        self.migrated = self.migrated or migrate
         return self
 
     def stop(self) -> None:
@@ -69,7 +75,7 @@ async def wait_for_entries(registration: ServiceProcess, candidate_ids: Iterable
 def service_env(mongo_url: str, amqp_url: str, smtp_port: int, service: str) -> dict[str, str]:
     return {
         "MONGODB_URL": mongo_url, "AMQP_URL": amqp_url, "SMTP_PORT": str(smtp_port),
-        "DATABASE_NAME": f"{service}_{uuid.uuid4().hex[:8]}", "LOG_JSON": "true",
+        "DATABASE_NAME": unique_database(service), "LOG_JSON": "true",
         "RETRY_BACKOFF_SECONDS": "0.05", "OUTBOX_POLL_SECONDS": "0.1", "DISPATCH_POLL_SECONDS": "0.1",
     }
 

@@ -12,8 +12,9 @@ from tests.support.stack import SERVICES, ServiceSet
 
 
 class RunningSystem:
-    def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path):
-        self.services = ServiceSet(mongo_url, amqp_url, smtp_port, folder)
+    def __init__(self, mongo_url: str, amqp_url: str, smtp_port: int, folder: Path, **env: str):
+        """`env` goes to every service."""
+        self.services = ServiceSet(mongo_url, amqp_url, smtp_port, folder, **env)
         self.gateway = GatewayProcess(
             {name: f"127.0.0.1:{self.services[name].port}" for name in ("registration", "auth", "results")}, folder)
 

@@ -14,6 +14,7 @@ from crs_shared.clock import ManualClock
 from crs_shared.config import ServiceSettings
 from crs_shared.messaging.contracts import CandidateRegistered
 from crs_shared.runtime import ServiceRuntime
+from crs_shared.schema import migrate
 from crs_shared.tokens import (
     REVOCATION_INDEXES,
     REVOCATIONS_COLLECTION,
@@ -133,8 +134,9 @@ class Held:
 async def revocation_listener(mongo_url: str, amqp_url: str, clock):
     """What the results service runs: its own revocations, learnt from `AccessRevoked` events."""
     settings = fast_settings(ServiceSettings, mongo_url, amqp_url, "results")
-    runtime = ServiceRuntime(settings, "results", clock)
-    await runtime.start({REVOCATIONS_COLLECTION: REVOCATION_INDEXES})
+    runtime = ServiceRuntime(settings, "results", clock, {REVOCATIONS_COLLECTION: REVOCATION_INDEXES})
+    await migrate(runtime.db, runtime.schema)
+    await runtime.start()
     revocations = Revocations(runtime.db[REVOCATIONS_COLLECTION])
     await runtime.subscribe([revocation_subscription(revocations)])
     try:

@@ -14,6 +14,7 @@ from notifier.domain.notifications import Kind
 from notifier.handlers import Dependencies, on_candidate_registered, on_password_reset_requested, on_results_released
 from notifier.repository import FOLLOWS, NotifierRepository
 from services.notifier.tests.conftest import registered
+from tests.support.apps import unique_database
 from tests.support.broker import envelope_for
 from tests.support.metrics import sample
 
@@ -23,7 +24,7 @@ PUBLIC_BASE_URL = "https://results.example.org"
 @pytest.fixture
 async def deps(mongo_url):
     client = create_client(mongo_url)
-    db = client[f"notifier_race_{uuid.uuid4().hex[:8]}"]
+    db = client[unique_database("notifier_race")]
     yield Dependencies(mongo=client, repository=NotifierRepository(db), inbox=db["inbox"], clock=SystemClock(),
                        after_commit=lambda: None, hand_over=_nothing, handover_leases=lambda now, n: [None] * n,
                        public_base_url=PUBLIC_BASE_URL)

@@ -3,15 +3,18 @@
 confirmation, or one sent or failed; an outcome changes only what it may."""
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import ASCENDING
+from pymongo.errors import BulkWriteError
 
+from crs_shared.clock import ManualClock
 from crs_shared.mongo import create_client
 from notifier.domain.notifications import Status
+from notifier.recording import Recorder
 from notifier.repository import FINISHED, FOLLOWS, NotifierRepository, Outcome
+from tests.support.apps import unique_database
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -26,7 +29,7 @@ def row(notification_id: str) -> dict:
 @pytest.fixture
 async def repository(mongo_url):
     client = create_client(mongo_url)
-    yield NotifierRepository(client[f"notifier_repo_{uuid.uuid4().hex[:8]}"])
+    yield NotifierRepository(client[unique_database("notifier_repo")])
     await client.close()
 
 
@@ -160,7 +163,7 @@ async def test_a_database_made_by_an_older_notifier_is_upgraded_once(repository)
 
 
 async def test_two_replicas_starting_at_once_both_upgrade_an_older_database(repository):
-    # Every replica upgrades at start-up (notifier.main): two of them at once must both start.
+    # notifier-migrate runs in each pod's init container: two of them at once must both finish.
     mailed = [{k: v for k, v in row(f"m{i}").items() if k not in ("lease_until", "lease_owner")} for i in range(50)]
     await repository._db["mailings"].insert_one({"_id": "m", "rows": mailed, "lease_until": NOW})
     other = NotifierRepository(repository._db)
@@ -168,3 +171,45 @@ async def test_two_replicas_starting_at_once_both_upgrade_an_older_database(repo
     await asyncio.gather(repository.upgrade(NOW), other.upgrade(NOW))
 
     assert await repository.count_queued() == 50
+
+
+# What PyMongo raises when the writes were applied on the primary but a majority did not acknowledge
+# them in time (a failover under way): they may be rolled back. SecantusDB has no fail points to
+# make one (docs/mongodb.md lists the check for a replica set).
+def unacknowledged(inserted: int) -> BulkWriteError:
+    return BulkWriteError({"writeErrors": [], "nInserted": inserted, "writeConcernErrors": [
+        {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out"}]})
+
+
+async def test_an_upgrade_whose_rows_a_majority_did_not_acknowledge_fails_rather_than_drops_the_mailing(
+        repository, monkeypatch):
+    mailed = [{k: v for k, v in row("m1").items() if k not in ("lease_until", "lease_owner")}]
+    await repository._db["mailings"].insert_one({"_id": "m", "rows": mailed, "lease_until": NOW})
+
+    async def insert_many(documents, ordered):
+        raise unacknowledged(len(documents))
+    monkeypatch.setattr(repository._notifications, "insert_many", insert_many)
+
+    with pytest.raises(BulkWriteError):
+        await repository.upgrade(NOW)
+    assert await repository._db["mailings"].count_documents({}) == 1  # kept, for the next migrate
+
+
+async def test_outcomes_a_majority_did_not_acknowledge_are_written_again(repository):
+    await add(repository, [row("a")])
+    await repository.lease_due(NOW, "pass-1", LEASE, 1)
+    record, tries = repository.record, []
+
+    async def unacknowledged_once(outcomes, now):
+        tries.append(now)
+        await record(outcomes, now)
+        if len(tries) == 1:
+            raise unacknowledged(len(outcomes))
+    repository.record = unacknowledged_once
+
+    recorder = Recorder(repository, ManualClock(NOW), group=1)
+    recorder.add(sent("a"))
+    await recorder.flush()
+
+    assert len(tries) == 2
+    assert (await repository.get("a"))["status"] == Status.SENT

@@ -12,9 +12,10 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
 
 from crs_shared.clock import ManualClock
-from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
+from crs_shared.messaging.inbox import INBOX_COLLECTION
 from crs_shared.messaging.outbox import OUTBOX_COLLECTION
-from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes, run_in_transaction
+from crs_shared.mongo import IN_QUERY_CHUNK, run_in_transaction
+from crs_shared.schema import migrate, service_schema
 from crs_shared.read_cache import ReadThroughCache
 from results import handlers
 from results.domain.verification import new_verification_number
@@ -36,7 +37,7 @@ def commands() -> CommandLog:
 async def deps(mongo_url, commands):
     client = AsyncMongoClient(mongo_url, tz_aware=True, event_listeners=[commands])
     db = client[unique_database("results")]
-    await ensure_indexes(db, {**INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
+    await migrate(db, service_schema(INDEXES))
     repository, clock = ResultsRepository(db), ManualClock()
     deps = handlers.Dependencies(
         mongo=client, repository=repository, outbox=db[OUTBOX_COLLECTION], inbox=db[INBOX_COLLECTION], clock=clock,

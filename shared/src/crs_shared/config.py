@@ -14,18 +14,54 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crs_shared.mongo import mongodb_url_problems
+
 DEV_SECRET = "dev-only-not-secret"
 MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
-class ServiceSettings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """What a service's process, and its `migrate` command, need to reach its MongoDB database."""
+
     # Errors never show the input: it holds the secrets and the credentials in the URLs.
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
     environment: Literal["dev", "prod"] = "dev"
-    host: str = "127.0.0.1"
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     database_name: str | None = None  # defaults to the service's name
+    # How long an operation waits for a primary. An election takes about 12 s: background work
+    # (the outbox relay, the dispatcher) rides it out rather than failing and waiting for its next pass.
+    mongodb_server_selection_seconds: float = Field(15.0, gt=0)
+    # The whole database work of one HTTP request (every operation and transaction retry in it):
+    # past it the request answers 503 with Retry-After. It must stay under the gateway's
+    # proxy_read_timeout (30 s, deploy/gateway/nginx.conf.template), leaving room for the rest of
+    # the request (a password hash), so the candidate gets our 503 and not the gateway's 504.
+    request_database_budget_seconds: float = Field(20.0, gt=0, lt=30)
+    # The database work of one event handler: past it the handler runs again in place, as in an
+    # outage, without using up one of the message's deliveries. Long enough for a results part of
+    # thousands of rows on a slow server, and for an election in the middle of it.
+    consumer_database_budget_seconds: float = Field(120.0, gt=0)
+    # How long a starting service waits for its collections and indexes (made by its `migrate`
+    # command) before it gives up and says which are missing.
+    schema_wait_seconds: float = Field(120.0, gt=0)
+
+    def database_for(self, service: str) -> str:
+        return self.database_name or service
+
+    def production_problems(self) -> list[str]:
+        """What ENVIRONMENT=prod refuses in these settings, one line per problem."""
+        return mongodb_url_problems(self.mongodb_url)
+
+    @model_validator(mode="after")
+    def _fit_for_production(self):
+        if self.environment == "prod" and (problems := self.production_problems()):
+            raise ValueError("with ENVIRONMENT=prod these settings are refused:\n"
+                             + "\n".join(f"- {problem}" for problem in problems))
+        return self
+
+
+class ServiceSettings(DatabaseSettings):
+    host: str = "127.0.0.1"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     public_base_url: str = "http://127.0.0.1:8080"
 
@@ -58,30 +94,24 @@ class ServiceSettings(BaseSettings):
         """What ENVIRONMENT=prod refuses in these settings, one line per problem."""
         problems = [problem for name, field in type(self).model_fields.items() if field.repr is False
                     for problem in secret_problems(name.upper(), _revealed(getattr(self, name)), field.default)]
-        return problems + amqp_url_problems(self.amqp_url) + public_base_url_problems(self.public_base_url)
-
-    @model_validator(mode="after")
-    def _fit_for_production(self):
-        if self.environment == "prod" and (problems := self.production_problems()):
-            raise ValueError("with ENVIRONMENT=prod these settings are refused:\n"
-                             + "\n".join(f"- {problem}" for problem in problems))
-        return self
+        return (super().production_problems() + problems + amqp_url_problems(self.amqp_url)
+                + public_base_url_problems(self.public_base_url))
 
 
 def _revealed(value):
     return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
-AnySettings = TypeVar("AnySettings", bound=ServiceSettings)
+AnySettings = TypeVar("AnySettings", bound=DatabaseSettings)
 
 
-def settings_from_environment(settings_class: type[AnySettings]) -> AnySettings:
-    """A service's settings, as its process starts. Wrong ones end the process with what is wrong
-    and no traceback, so what an operator reads first is the cause."""
+def settings_from_environment(settings_class: type[AnySettings], program: str | None = None) -> AnySettings:
+    """A service's settings, as its process (or `program`) starts. Wrong ones end the process with
+    what is wrong and no traceback, so what an operator reads first is the cause."""
     try:
         return settings_class()
     except ValidationError as exc:
-        service = settings_class.__module__.split(".")[0]
+        service = program or settings_class.__module__.split(".")[0]
         lines = [f"{'.'.join(str(part).upper() for part in error['loc'])}: {error['msg']}" if error["loc"]
                  else error["msg"].removeprefix("Value error, ") for error in exc.errors()]
         sys.exit(f"{service} will not start:\n" + "\n".join(lines))

@@ -25,11 +25,12 @@ from starlette.datastructures import URL, Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pymongo.errors import ConnectionFailure
+import pymongo
 
 from crs_shared.config import ServiceSettings
 from crs_shared.logging import get_logger
 from crs_shared.metrics import HTTP_LATENCY
+from crs_shared.mongo import UNAVAILABLE
 
 REQUEST_ID_HEADER = "X-Request-ID"
 log = get_logger(__name__)
@@ -100,12 +101,15 @@ class RequestContextMiddleware:
     while it is handled, and comes back in the answer's `X-Request-ID`; each request is timed, and
     logged: a refusal or error at INFO, an answered one at DEBUG only, since the gateway's access
     log has every request already, with the same id (a line of ours costs about a fifth of a fast
-    read). Plain ASGI rather than Starlette's BaseHTTPMiddleware, whose extra
-    task and streamed response cost a noticeable share of a fast request."""
+    read). All of its database work runs under `pymongo.timeout(budget)`: an election or an outage
+    answers 503 within it, never a hang past the gateway's timeout. Plain ASGI rather than
+    Starlette's BaseHTTPMiddleware, whose extra task and streamed response cost a noticeable share
+    of a fast request."""
 
-    def __init__(self, app: ASGIApp, service: str):
+    def __init__(self, app: ASGIApp, service: str, database_budget_seconds: float):
         self.app = app
         self._service = service
+        self._budget = database_budget_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,7 +129,8 @@ class RequestContextMiddleware:
         # Bound and reset by token: `bound_contextvars` reads the whole context first.
         bound = structlog.contextvars.bind_contextvars(correlation_id=request_id)
         try:
-            await self.app(scope, receive, send_with_request_id)
+            with pymongo.timeout(self._budget):
+                await self.app(scope, receive, send_with_request_id)
         except Exception:
             # Not yet answered, it is answered 500 by the error handler outside; count it here.
             self._observe(scope, 500 if status is None else status, started)
@@ -165,18 +170,21 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return await http_exception_handler(request, exc)
 
 
-async def _database_unreachable(request: Request, exc: ConnectionFailure) -> JSONResponse:
-    log.error("database unreachable", error=repr(exc))
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database unreachable, or not within the request's budget", error=repr(exc))
     return await _domain_error(request, ServiceUnavailable())
 
 
-def install_edge(app: FastAPI, service: str, readiness: Callable[[], Awaitable[dict[str, bool]]],
+def install_edge(app: FastAPI, settings: ServiceSettings, service: str,
+                 readiness: Callable[[], Awaitable[dict[str, bool]]],
                  why_not_ready: Callable[[], dict[str, str]] | None = None) -> None:
     """`readiness` gives each check's answer; `why_not_ready`, if given, says in plain words why a
     check that fails does (shown as `why` in the 503 body; never a secret)."""
-    app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(RequestContextMiddleware, service=service,
+                       database_budget_seconds=settings.request_database_budget_seconds)
     app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(ConnectionFailure, _database_unreachable)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

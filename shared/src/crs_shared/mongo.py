@@ -5,11 +5,16 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import TypeVar
 
 import pymongo
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import (
+    BulkWriteError, ConfigurationError, ConnectionFailure, ExecutionTimeout, InvalidURI, PyMongoError, WTimeoutError,
+)
+from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
+from pymongo.uri_parser import split_options
+from pymongo.write_concern import WriteConcern
 
 T = TypeVar("T")
 H = TypeVar("H", bound=Hashable)
@@ -41,20 +46,82 @@ async def find_grouped(collection: AsyncCollection, field: str, values: list[H],
     return grouped
 
 
-def create_client(url: str) -> AsyncMongoClient:
-    return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000)
+# Stated, not left to the server: MongoDB 7 acknowledges writes with w:1 in a primary-secondary-
+# arbiter set, and a write acknowledged by the primary alone can be rolled back after a failover,
+# after its message was acked or its event published. A URL option replaces one of these; what
+# production refuses of those is in WEAKER_OPTIONS.
+CONCERNS = {"w": "majority", "readPreference": "primary", "retryWrites": True, "retryReads": True}
+# Each transaction reads a majority-committed snapshot and commits to a majority.
+TRANSACTION = {"read_concern": ReadConcern("majority"), "write_concern": WriteConcern("majority"),
+               "read_preference": ReadPreference.PRIMARY}
+
+# What a URL may ask for that is weaker than CONCERNS, and why production cannot have it.
+WEAKER_OPTIONS = (
+    ("w", lambda value: value != "majority",
+     "a write acknowledged by fewer than a majority can be rolled back after a failover, after its "
+     "message was acked or its event published"),
+    ("journal", lambda value: value is False, "a write acknowledged before it is in the journal can be lost"),
+    ("readPreference", lambda value: value != "primary",
+     "a read from a secondary can miss a write just made (a registration, a log-out)"),
+    ("retryWrites", lambda value: value is False, "a write cut off by an election fails instead of being retried"),
+    ("retryReads", lambda value: value is False, "a read cut off by an election fails instead of being retried"),
+    ("readConcernLevel", lambda value: value == "available", "a read may return orphaned documents"),
+    ("directConnection", lambda value: value is True,
+     "the services talk to that one member only, and never follow the primary to another"),
+)
+
+
+def url_options(url: str) -> dict:
+    """The options of a MongoDB URL, by their canonical names, read as the driver reads them (any
+    case), without resolving a mongodb+srv host. InvalidURI if they cannot be read."""
+    query = url.partition("?")[2]
+    return dict(split_options(query)) if query else {}
+
+
+def mongodb_url_problems(url: str) -> list[str]:
+    """What production refuses in MONGODB_URL: options weaker than CONCERNS, each with why."""
+    try:
+        given = {name.lower(): value for name, value in url_options(url).items()}
+    except (InvalidURI, ConfigurationError) as exc:
+        return [f"MONGODB_URL has options the MongoDB driver cannot read ({exc})"]
+    return [f"MONGODB_URL sets {name}={str(given[name.lower()]).lower()}: {why}; leave it out for the safe default"
+            for name, weaker, why in WEAKER_OPTIONS if name.lower() in given and weaker(given[name.lower()])]
+
+
+def create_client(url: str, *, server_selection_seconds: float | None = None) -> AsyncMongoClient:
+    """A client with CONCERNS, but where the URL says otherwise. `server_selection_seconds` (how long
+    an operation waits for a primary) is the driver's default (30 s) when not given."""
+    given = {name.lower() for name in url_options(url)}
+    defaults = {name: value for name, value in CONCERNS.items() if name.lower() not in given}
+    timeouts = ({} if server_selection_seconds is None
+                else {"serverSelectionTimeoutMS": int(server_selection_seconds * 1000)})
+    return AsyncMongoClient(url, tz_aware=True, connectTimeoutMS=5000, **timeouts, **defaults)
 
 
 async def run_in_transaction(client: AsyncMongoClient, work: Callable[[Session], Awaitable[T]]) -> T:
-    """Runs `work(session)` in one transaction; the driver retries transient errors and unknown commits."""
+    """Runs `work(session)` in one transaction with the TRANSACTION concerns. The driver retries
+    transient errors and unknown commits, with backoff, until the `pymongo.timeout()` budget of the
+    caller (a request's, a handler's) runs out."""
     async with client.start_session() as session:
-        return await session.with_transaction(work)
+        return await session.with_transaction(work, **TRANSACTION)
 
 
-async def ensure_indexes(db: AsyncDatabase, indexes: dict[str, list[IndexModel]]) -> None:
-    for collection, models in indexes.items():
-        if models:
-            await db[collection].create_indexes(models)
+def refused_writes(exc: BulkWriteError) -> list[dict]:
+    """The writes of a bulk write the server refused (a duplicate key, a document too large)."""
+    return (exc.details or {}).get("writeErrors", [])
+
+
+def write_concern_failed(exc: BulkWriteError) -> bool:
+    """Whether a bulk write was applied without the write concern's acknowledgement (a majority not
+    reached in time, a primary stepping down): it may be rolled back, so it is not done."""
+    return bool((exc.details or {}).get("writeConcernErrors"))
+
+
+# The database could not be reached, or not within the budget of the work in hand (an outage, an
+# election, a write concern not met in time): not a fault of the request or the message, so a
+# request answers 503 and a handler runs again (crs_shared.http, crs_shared.messaging.consumer).
+# Timeouts of the network and of server selection are ConnectionFailures already.
+UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
 
 
 async def ping(client: AsyncMongoClient, timeout_seconds: float = 2.0) -> bool:

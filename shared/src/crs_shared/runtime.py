@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
-from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crs_shared import faults
@@ -15,11 +14,12 @@ from crs_shared.clock import Clock
 from crs_shared.config import ServiceSettings
 from crs_shared.logging import get_logger
 from crs_shared.messaging.consumer import QueueConsumer, RetryPolicy, Subscription
-from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
-from crs_shared.messaging.outbox import OUTBOX_COLLECTION, OUTBOX_INDEXES, OutboxRelay
+from crs_shared.messaging.inbox import INBOX_COLLECTION
+from crs_shared.messaging.outbox import OUTBOX_COLLECTION, OutboxRelay
 from crs_shared.messaging.publisher import EventPublisher
 from crs_shared.messaging.topology import declare_consumer_queue
-from crs_shared.mongo import create_client, ensure_indexes, ping
+from crs_shared.mongo import create_client, ping
+from crs_shared.schema import Schema, SchemaMissing, service_schema, wait_for_schema
 
 log = get_logger(__name__)
 # During shutdown, a broker that does not answer a consumer cancel or a close within this is gone
@@ -77,12 +77,15 @@ class PeriodicTask:
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, service: str, clock: Clock):
+    def __init__(self, settings: ServiceSettings, service: str, clock: Clock, collections: Schema):
+        """`collections`: the service's own, with their indexes (its `migrate` command makes them)."""
         self.settings = settings
         self.service = service
         self.clock = clock
-        self.mongo = create_client(settings.mongodb_url)
-        self.db: AsyncDatabase = self.mongo[settings.database_name or service]
+        self.schema = service_schema(collections)
+        self.mongo = create_client(settings.mongodb_url,
+                                   server_selection_seconds=settings.mongodb_server_selection_seconds)
+        self.db: AsyncDatabase = self.mongo[settings.database_for(service)]
         self.broker: AbstractRobustConnection | None = None
         self.publisher: EventPublisher | None = None
         self.relay: OutboxRelay | None = None
@@ -98,9 +101,13 @@ class ServiceRuntime:
     def inbox(self):
         return self.db[INBOX_COLLECTION]
 
-    async def start(self, indexes: dict[str, list[IndexModel]]) -> None:
+    async def start(self) -> None:
         faults.arm(self.settings.environment)
-        await ensure_indexes(self.db, {**indexes, OUTBOX_COLLECTION: OUTBOX_INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
+        try:
+            await wait_for_schema(self.db, self.schema, service=self.service, timeout=self.settings.schema_wait_seconds)
+        except SchemaMissing as exc:
+            log.error(str(exc))
+            raise
         self.broker = await connect_broker(self.settings.amqp_url)
         self.publisher = EventPublisher(self.broker, timeout_seconds=self.settings.publish_timeout_seconds)
         await self.publisher.start()
@@ -117,7 +124,7 @@ class ServiceRuntime:
             return
         settings = self.settings
         policy = RetryPolicy(settings.retry_backoff_seconds, settings.retry_backoff_max_seconds,
-                             settings.max_message_bytes)
+                             settings.max_message_bytes, settings.consumer_database_budget_seconds)
         for subscription in subscriptions:
             channel = await self.broker.channel()
             await channel.set_qos(prefetch_count=subscription.event.CONSUMER_PREFETCH or self.settings.amqp_prefetch)

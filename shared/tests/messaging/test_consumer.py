@@ -1,12 +1,14 @@
 """The consumer runner: parsing and retry rules (pure), and on the real broker what it counts in
 its metrics and which correlation id its handlers and their log lines see."""
 
+import asyncio
 import json
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aio_pika
+import pymongo
 import pytest
 from pymongo.errors import AutoReconnect
 
@@ -17,6 +19,8 @@ from crs_shared.messaging.consumer import (
 from crs_shared.messaging.contracts import LoginLocked
 from crs_shared.messaging.definitions import DELIVERY_LIMIT, dead_letter_queue_name, queue_name
 from crs_shared.messaging.topology import declare_consumer_queue
+from crs_shared.mongo import create_client, run_in_transaction
+from tests.support.apps import unique_database
 from tests.support.broker import envelope_for, publish, queue_depth
 from tests.support.metrics import sample
 from tests.support.waiting import wait_until
@@ -85,7 +89,8 @@ def test_backoff_grows_and_is_capped():
 
 
 @asynccontextmanager
-async def consuming(amqp_url: str, handler, *, service: str | None = None):
+async def consuming(amqp_url: str, handler, *, service: str | None = None,
+                    database_budget_seconds: float | None = None):
     """A QueueConsumer of LoginLocked, logging JSON to this test's stderr, under a service name of its
     own (so its metrics are its own) unless `service` names one whose broker policy it needs."""
     configure_logging("test", json=True)
@@ -95,7 +100,7 @@ async def consuming(amqp_url: str, handler, *, service: str | None = None):
         channel = await connection.channel()
         queue = await declare_consumer_queue(channel, service, LoginLocked.ROUTING_KEY)
         consumer = QueueConsumer(queue, Subscription(LoginLocked, handler), service=service,
-                                 policy=RetryPolicy(0.01, 0.02, 10_000))
+                                 policy=RetryPolicy(0.01, 0.02, 10_000, database_budget_seconds))
         await consumer.start()
         try:
             yield service
@@ -157,6 +162,40 @@ async def test_while_the_database_is_unreachable_the_handler_runs_again_in_place
         await wait_until(lambda: _at_least(counted("consumed", service), 1), what="the event handled after the outage")
         assert len(deliveries) == 3
         assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
+
+
+async def test_a_handler_over_its_database_budget_runs_again_in_place_with_a_whole_budget(amqp_url, mongo_url):
+    """The driver itself gives up on the transaction once the run's budget is spent
+    (pymongo.timeout: ExecutionTimeout): that run is not the message's fault, so it costs none of
+    its deliveries."""
+    mongo = create_client(mongo_url)
+    collection = mongo[unique_database("consumer")]["things"]
+    runs, errors = [], []
+
+    async def work(session):
+        await collection.find_one({}, session=session)
+
+    async def slow_first_time(envelope, payload):
+        runs.append(pymongo._csot.remaining())
+        if len(runs) == 1:
+            await asyncio.sleep(0.6)  # the whole budget spent before the database is asked
+        try:
+            await run_in_transaction(mongo, work)
+        except Exception as exc:
+            errors.append(type(exc).__name__)
+            raise
+
+    try:
+        async with consuming(amqp_url, slow_first_time, database_budget_seconds=0.5) as service:
+            await publish(amqp_url, (envelope_for(event()), LoginLocked.ROUTING_KEY))
+            await wait_until(lambda: _at_least(counted("consumed", service), 1),
+                             what="the event handled at the second run")
+            assert errors == ["ExecutionTimeout"]
+            assert len(runs) == 2 and all(0.3 < budget <= 0.5 for budget in runs), runs
+            assert (counted("retried", service), counted("dead_lettered", service)) == (0, 0)
+    finally:
+        await mongo.drop_database(collection.database.name)
+        await mongo.close()
 
 
 async def test_a_permanent_failure_is_counted_as_dead_lettered_at_once(amqp_url):

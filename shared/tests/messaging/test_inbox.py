@@ -8,6 +8,7 @@ import pytest
 from crs_shared.messaging.contracts import LoginLocked
 from crs_shared.messaging.inbox import handle_once
 from crs_shared.mongo import create_client
+from tests.support.apps import unique_database
 from tests.support.broker import envelope_for
 from tests.support.metrics import sample
 
@@ -15,7 +16,7 @@ from tests.support.metrics import sample
 @pytest.fixture
 async def database(mongo_url):
     client = create_client(mongo_url)
-    yield client, client[f"inbox_{uuid.uuid4().hex[:8]}"]
+    yield client, client[unique_database("inbox")]
     await client.close()
 
 

@@ -11,6 +11,7 @@ from crs_shared.messaging.contracts import LoginLocked
 from crs_shared.messaging.outbox import OutboxRelay, outbox_document
 from crs_shared.messaging.publisher import EventPublisher
 from crs_shared.mongo import create_client
+from tests.support.apps import unique_database
 from tests.support.broker import EventTap, envelope_for
 from tests.support.metrics import sample
 from tests.support.waiting import wait_until
@@ -23,7 +24,7 @@ def event() -> LoginLocked:
 @pytest.fixture
 async def outbox(mongo_url):
     client = create_client(mongo_url)
-    yield client[f"outbox_{uuid.uuid4().hex[:8]}"]["outbox"]
+    yield client[unique_database("outbox")]["outbox"]
     await client.close()
 
 

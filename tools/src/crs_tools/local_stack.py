@@ -131,10 +131,11 @@ def prepare_broker(amqp_url: str) -> None:
 
 
 def secantus_url(port: int) -> str:
-    """How the services reach a SecantusDB started here. Without retryable writes: SecantusDB keeps
-    the last 10,000 of them and, past that, sorts them all on every write (11 ms a write instead of
-    1), so a release of a few thousand results slowed to a crawl. Our writes do not rely on the
-    driver's retry (each path retries or answers 503 itself); MongoDB keeps its default."""
+    """How the services reach a SecantusDB started here, and only that: a single server, reached
+    directly, without retryable writes. SecantusDB keeps the last 10,000 of them and, past that,
+    sorts them all on every write (11 ms a write instead of 1), so a release of a few thousand
+    results slowed to a crawl. A MONGODB_URL given from outside is used as it is (MongoDB keeps the
+    driver's defaults, and crs_shared.mongo's concerns); production refuses both options."""
     return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
 
 
@@ -153,7 +154,24 @@ def start_smtp_capture(port: int, folder: Path, log_path: Path | None = None) ->
     return child
 
 
-def start_service(name: str, port: int, env: dict[str, str], log_path: Path | None = None) -> Child:
+def migrate_service(name: str, env: dict[str, str], log_path: Path | None = None) -> None:
+    """Runs the service's `migrate` command (its collections and indexes, crs_shared.schema) to the
+    end, as the one-shot before the service starts; RuntimeError with its last words if it fails."""
+    result = subprocess.run([str(BIN / f"{name}-migrate")], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=300)
+    if log_path is not None:
+        with open(log_path, "a") as log:
+            log.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name}-migrate failed: {(result.stderr or result.stdout).strip()[-2000:]}")
+
+
+def start_service(name: str, port: int, env: dict[str, str], log_path: Path | None = None, *,
+                  migrate: bool = True) -> Child:
+    """Runs the service's `migrate` command to the end (unless `migrate` is False), as deployments
+    do before a service starts, then starts the service and waits until it is ready."""
+    if migrate:
+        migrate_service(name, env, log_path)
     child = spawn(name, [str(BIN / "python"), "-m", name], env={f"{name.upper()}_PORT": str(port), **env},
                   log_path=log_path)
     wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=60, what=f"{name} service",

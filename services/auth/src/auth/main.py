@@ -25,13 +25,13 @@ from crs_shared.tokens import JwksKeys, TokenVerifier
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(SERVICE, json=settings.log_json, level=settings.log_level)
-    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock())
+    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock(), INDEXES)
     keys = load_keyring(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         passwords = Passwords(settings)
-        await runtime.start(INDEXES)
+        await runtime.start()
         lockout = LockoutPolicy(settings.lockout_threshold, timedelta(minutes=settings.lockout_minutes),
                                 forget_after=timedelta(hours=settings.lockout_forget_hours))
         repository = AuthRepository(runtime.db, lockout)
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = FastAPI(title="Auth service", version="1.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.keys = keys
-    install_edge(app, SERVICE, runtime.readiness)
+    install_edge(app, settings, SERVICE, runtime.readiness)
     app.include_router(api.router)
     app.include_router(api.well_known)
     return app

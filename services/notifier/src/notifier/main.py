@@ -25,13 +25,12 @@ log = get_logger(__name__)
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(SERVICE, json=settings.log_json, level=settings.log_level)
-    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock())
+    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock(), INDEXES)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await runtime.start(INDEXES)
+        await runtime.start()
         repository = NotifierRepository(runtime.db)
-        await repository.upgrade(runtime.clock.now())
         pool = smtp_pool(settings)
         app.state.pool = pool
         dispatcher = Dispatcher(repository, pool, runtime.clock, settings)
@@ -68,7 +67,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = FastAPI(title="Notifier service", version="1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.runtime = runtime
-    install_edge(app, SERVICE, readiness, why_not_ready)
+    install_edge(app, settings, SERVICE, readiness, why_not_ready)
     app.include_router(api.router)
     return app
 

@@ -6,6 +6,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from crs_shared.clock import Clock
 from crs_shared.logging import get_logger
+from crs_shared.mongo import refused_writes
 from notifier.repository import NotifierRepository, Outcome
 
 log = get_logger(__name__)
@@ -59,9 +60,17 @@ class Recorder:
             try:
                 await self._repository.record(outcomes, self._clock.now())
                 return
-            except BulkWriteError as exc:  # the database refused a write: trying again would not help
-                log.error("outcomes not recorded", notifications=[o.row_id for o in outcomes], error=repr(exc))
-                return
+            except BulkWriteError as exc:
+                if refused_writes(exc):  # the database refused a write: trying again would not help
+                    log.error("outcomes not recorded", notifications=[o.row_id for o in outcomes], error=repr(exc))
+                    return
+                # Only the write concern failed: the writes may be rolled back, so they are made again.
+                # A sent or failed mark is conditional on the row being queued, so made twice it changes
+                # nothing; a retry's try may be counted twice in `attempts`.
+                log.warning("outcomes not yet acknowledged by a majority; retrying", notifications=len(outcomes),
+                            error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RETRY_MAX_SECONDS)
             except PyMongoError as exc:
                 log.warning("outcomes not yet recorded; retrying", notifications=len(outcomes), error=repr(exc))
                 await asyncio.sleep(delay)

@@ -18,7 +18,7 @@ from pymongo import ASCENDING, IndexModel, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from crs_shared.mongo import Session, in_chunks
+from crs_shared.mongo import Session, in_chunks, refused_writes, write_concern_failed
 from notifier.domain.notifications import Status
 
 CONTACTS = "contacts"
@@ -89,7 +89,7 @@ class NotifierRepository:
                 try:
                     await self._notifications.insert_many(unsent, ordered=False)
                 except BulkWriteError as exc:  # another replica, upgrading at once, wrote some of them first
-                    if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                    if write_concern_failed(exc) or any(e["code"] != DUPLICATE_KEY for e in refused_writes(exc)):
                         raise
             await self._db[RETIRED_COLLECTIONS[0]].delete_one({"_id": mailing["_id"]})
         for name in RETIRED_COLLECTIONS:

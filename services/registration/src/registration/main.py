@@ -20,12 +20,12 @@ from registration.repository import INDEXES, RegistrationRepository
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(SERVICE, json=settings.log_json, level=settings.log_level)
-    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock())
+    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock(), INDEXES)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         passwords = Passwords(settings)
-        await runtime.start(INDEXES)
+        await runtime.start()
         app.state.dependencies = Dependencies(
             mongo=runtime.mongo, repository=RegistrationRepository(runtime.db), outbox=runtime.outbox,
             inbox=runtime.inbox, passwords=passwords, clock=runtime.clock,
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = FastAPI(title="Registration service", version="1.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.operator_token = settings.operator_token
-    install_edge(app, SERVICE, runtime.readiness)
+    install_edge(app, settings, SERVICE, runtime.readiness)
     app.include_router(api.router)
     return app
 

@@ -23,12 +23,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
     """`keys` replaces auth's JWKS (fetched from `settings.jwks_url`) in tests."""
     settings = settings or Settings()
     configure_logging(SERVICE, json=settings.log_json, level=settings.log_level)
-    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock())
+    runtime = ServiceRuntime(settings, SERVICE, clock or SystemClock(), INDEXES)
     keys = keys or JwksKeys(settings.jwks_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await runtime.start(INDEXES)
+        await runtime.start()
         repository = ResultsRepository(runtime.db)
         revocations = Revocations(repository.revocations, runtime.clock)
         app.state.dependencies = Dependencies(
@@ -55,6 +55,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
         runtime.clock, per_minute=settings.verify_per_minute, burst=settings.verify_burst,
         max_clients=settings.verify_max_clients,
     )
-    install_edge(app, SERVICE, runtime.readiness)
+    install_edge(app, settings, SERVICE, runtime.readiness)
     app.include_router(api.router)
     return app

@@ -9,7 +9,9 @@
 - `PermanentFailure` from the handler: dead-lettered at once.
 - The database being unreachable is an outage, not a fault of the message: the handler is run
   again in place, with backoff, for as long as the outage lasts, so the message keeps its
-  delivery count and is not dead-lettered by a long outage.
+  delivery count and is not dead-lettered by a long outage. So is a handler whose database work
+  outran its budget (`RetryPolicy.database_budget_seconds`, under `pymongo.timeout()`): an
+  election, a stalled server; each run gets the whole budget again.
 - Any other exception is treated as transient: after a backoff the message is returned to the
   queue; the delivery limit of the service's broker policy dead-letters it after a bounded number
   of tries (the consumer does not know the limit: the broker alone counts and enforces it).
@@ -20,16 +22,17 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import pymongo
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure
 
 from crs_shared import faults
 from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import EventPayload
 from crs_shared.messaging.envelope import Envelope
 from crs_shared.metrics import CONSUMED, DEAD_LETTERED, RETRIED
+from crs_shared.mongo import UNAVAILABLE
 
 log = get_logger(__name__)
 
@@ -54,6 +57,8 @@ class RetryPolicy:
     backoff_seconds: float = 0.5
     backoff_max_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
+    # The database work of one run of the handler (None: no limit).
+    database_budget_seconds: float | None = None
 
     def delay(self, delivery_count: int) -> float:
         """Exponential backoff with full jitter."""
@@ -174,12 +179,14 @@ class QueueConsumer:
         outage = 0
         while True:
             try:
-                return await self._subscription.handler(envelope, payload)
-            except ConnectionFailure as exc:
+                with pymongo.timeout(self._policy.database_budget_seconds):
+                    return await self._subscription.handler(envelope, payload)
+            except UNAVAILABLE as exc:
                 if self._stopping:
                     raise  # shutting down: the message goes back to its queue
                 delay = self._policy.delay(outage)
                 outage += 1
-                log.warning("database unreachable; handling again in place", queue=self._queue.name,
+                log.warning("database unreachable, or not within the handler's budget; handling again in place",
+                            queue=self._queue.name,
                             tries=outage, retry_in_seconds=round(delay, 2), error=repr(exc))
                 await asyncio.sleep(delay)
