@@ -136,8 +136,10 @@ async def test_settings_the_relay_refuses_pause_sending_until_it_takes_them(sett
             return await repository.count({"candidate_id": {"$in": [e.candidate_id for e in events]}}) == len(events)
         await wait_until(all_written, timeout=30, what="the four rows written")
         logins = relay.logins
-        await _seconds(1.5)  # three rechecks (0.2 s, 0.4 s, 0.8 s apart), each one login in each mechanism
-        assert relay.logins - logins <= 2 * 4
+        await _seconds(1.5)  # an observation window: three rechecks (0.2 s, 0.4 s, 0.8 s apart) fall in it
+        # Each recheck is one login in each mechanism; besides them, at most the logins of the
+        # pool's connections already under way when the window opened (on a busy machine).
+        assert relay.logins - logins <= 2 * 4 + settings.smtp_connections
         rows = await repository.find({"candidate_id": {"$in": [e.candidate_id for e in events]}})
         assert [(r["status"], r["attempts"]) for r in rows] == [("queued", 0)] * len(events)
         assert await repository.failed() == [] and relay.received == []
