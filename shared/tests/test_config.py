@@ -3,7 +3,8 @@
 import pytest
 from pydantic import Field, ValidationError
 
-from crs_shared.config import DEV_SECRET, ServiceSettings, settings_from_environment
+from crs_shared.config import DEV_SECRET, DatabaseSettings, ServiceSettings, settings_from_environment
+from crs_shared.mongo import mongodb_url_problems
 
 FIT = {"environment": "prod", "amqp_url": "amqp://crs:amqp-password-1@rabbitmq:5672/",
        "public_base_url": "https://results.example.org", "api_key": "a-long-random-value"}
@@ -109,3 +110,24 @@ def test_production_takes_a_replica_set_url_that_asks_for_the_defaults_or_more()
            "&retryWrites=true")
     assert WithASecret(**(FIT | {"mongodb_url": url})).mongodb_url == url
     assert WithASecret(**(FIT | {"mongodb_url": url + "&retryWrites=false", "environment": "dev"}))
+
+
+@pytest.mark.parametrize("option", ["readPreference=PRIMARY", "retrywrites=False", "journal=0", "w=-1",
+                                    "directConnection=TRUE"])
+def test_an_option_value_the_driver_refuses_is_a_problem_not_an_exception(option):
+    problems = mongodb_url_problems(f"mongodb://db1,db2,db3/?replicaSet=rs0&{option}")
+    assert problems and "MONGODB_URL" in problems[0]
+
+
+def test_a_write_concern_timeout_shorter_than_an_election_is_refused_in_production():
+    assert mongodb_url_problems("mongodb://db1,db2,db3/?replicaSet=rs0&wtimeoutMS=1")
+    assert not mongodb_url_problems("mongodb://db1,db2,db3/?replicaSet=rs0&wtimeoutMS=30000")
+
+
+@pytest.mark.parametrize("variable", ["CONSUMER_DATABASE_BUDGET_SECONDS", "MONGODB_SERVER_SELECTION_SECONDS",
+                                      "REQUEST_DATABASE_BUDGET_SECONDS", "SCHEMA_WAIT_SECONDS"])
+def test_an_infinite_budget_or_wait_is_refused_as_a_setting(variable, monkeypatch):
+    # pymongo.timeout(inf) raises OverflowError on every call, and int(inf) crashes the client.
+    monkeypatch.setenv(variable, "inf")
+    with pytest.raises(ValidationError):
+        DatabaseSettings()

@@ -89,3 +89,13 @@ async def test_a_starting_service_gives_up_saying_what_is_missing_and_what_to_ru
     assert str(missing.value).startswith(f"svc will not start: its database '{db.name}' lacks collection things.")
     assert "Run `svc-migrate` with this service's MONGODB_URL and DATABASE_NAME" in str(missing.value)
     assert await db.list_collection_names() == ["plain"]  # it made nothing itself
+
+
+async def test_a_plain_index_where_a_ttl_of_0_seconds_is_declared_is_reported(db):
+    # expireAfterSeconds=0 (every expires_at TTL) is an option, though 0 == False: without it
+    # nothing in the collection would ever expire.
+    schema = {"things": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl")]}
+    await db.create_collection("things")
+    await db.things.create_index([("expires_at", ASCENDING)], name="expires_at_ttl")
+    assert (await compare(db, schema)).changed
+    assert await migrate(db, schema)

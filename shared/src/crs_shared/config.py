@@ -31,19 +31,19 @@ class DatabaseSettings(BaseSettings):
     database_name: str | None = None  # defaults to the service's name
     # How long an operation waits for a primary. An election takes about 12 s: background work
     # (the outbox relay, the dispatcher) rides it out rather than failing and waiting for its next pass.
-    mongodb_server_selection_seconds: float = Field(15.0, gt=0)
+    mongodb_server_selection_seconds: float = Field(15.0, gt=0, allow_inf_nan=False)
     # The whole database work of one HTTP request (every operation and transaction retry in it):
     # past it the request answers 503 with Retry-After. It must stay under the gateway's
     # proxy_read_timeout (30 s, deploy/gateway/nginx.conf.template), leaving room for the rest of
     # the request (a password hash), so the candidate gets our 503 and not the gateway's 504.
-    request_database_budget_seconds: float = Field(20.0, gt=0, lt=30)
+    request_database_budget_seconds: float = Field(20.0, gt=0, lt=30, allow_inf_nan=False)
     # The database work of one event handler: past it the handler runs again in place, as in an
     # outage, without using up one of the message's deliveries. Long enough for a results part of
     # thousands of rows on a slow server, and for an election in the middle of it.
-    consumer_database_budget_seconds: float = Field(120.0, gt=0)
+    consumer_database_budget_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)
     # How long a starting service waits for its collections and indexes (made by its `migrate`
     # command) before it gives up and says which are missing.
-    schema_wait_seconds: float = Field(120.0, gt=0)
+    schema_wait_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)
 
     def database_for(self, service: str) -> str:
         return self.database_name or service

@@ -68,6 +68,8 @@ WEAKER_OPTIONS = (
     ("readConcernLevel", lambda value: value == "available", "a read may return orphaned documents"),
     ("directConnection", lambda value: value is True,
      "the services talk to that one member only, and never follow the primary to another"),
+    ("wTimeoutMS", lambda value: value < 15_000,
+     "a write-concern timeout shorter than an election reports writes that were applied as failed"),
 )
 
 
@@ -82,7 +84,7 @@ def mongodb_url_problems(url: str) -> list[str]:
     """What production refuses in MONGODB_URL: options weaker than CONCERNS, each with why."""
     try:
         given = {name.lower(): value for name, value in url_options(url).items()}
-    except (InvalidURI, ConfigurationError) as exc:
+    except (InvalidURI, ConfigurationError, ValueError) as exc:  # the driver says ValueError of some values
         return [f"MONGODB_URL has options the MongoDB driver cannot read ({exc})"]
     return [f"MONGODB_URL sets {name}={str(given[name.lower()]).lower()}: {why}; leave it out for the safe default"
             for name, weaker, why in WEAKER_OPTIONS if name.lower() in given and weaker(given[name.lower()])]

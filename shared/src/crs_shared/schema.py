@@ -46,7 +46,9 @@ def _shape(index: dict) -> dict:
     lists it (`index_information()`)."""
     key = index["key"]
     return {"key": list(key.items()) if isinstance(key, dict) else [tuple(part) for part in key],
-            **{option: index[option] for option in INDEX_OPTIONS if index.get(option) not in (None, False)}}
+            # `is False`, not `== False`: a TTL of 0 seconds (`expireAfterSeconds: 0`) is an option.
+            **{option: index[option] for option in INDEX_OPTIONS
+               if index.get(option) is not None and index.get(option) is not False}}
 
 
 def _described(index: dict) -> str:
