@@ -1,5 +1,7 @@
 """One async function per command or event. Dependencies are passed in."""
 
+import asyncio
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,7 +84,20 @@ async def log_in(deps: Dependencies, candidate_id: str, password: str) -> Issued
     if check_id is None:
         LOGINS.labels("locked").inc()
         raise AccountLocked(await _lock_in_force(deps, attempts, candidate_id, now), now)
+    try:
+        return await _check(deps, attempts, credentials, candidate_id, password, check_id, now)
+    except (InvalidCredentials, AccountLocked):
+        raise  # the check has its outcome
+    except BaseException:
+        # Cut short (the request's database budget ran out, the database went away, the client
+        # left): the check frees its place, or it would hold one of the window's places for
+        # `check_timeout`, and enough of them make the right password meet a lock.
+        _free_in_background(attempts, candidate_id, check_id)
+        raise
 
+
+async def _check(deps: Dependencies, attempts: LoginAttempts, credentials: dict | None, candidate_id: str,
+                 password: str, check_id: str, now: datetime) -> IssuedToken:
     password_hash = credentials["password_hash"] if credentials else None
     if not await deps.passwords.verify(password_hash, password):
         await _refuse_wrong_password(deps, attempts, candidate_id, check_id, now, publish=credentials is not None)
@@ -98,6 +113,23 @@ async def log_in(deps: Dependencies, candidate_id: str, password: str) -> Issued
     LOGINS.labels("success").inc()
     log.info("logged in", candidate_id=candidate_id, jti=issued.token_id)
     return issued
+
+
+_freeing: set[asyncio.Task] = set()
+
+
+def _free_in_background(attempts: LoginAttempts, candidate_id: str, check_id: str) -> None:
+    """Frees a check's place in a task of its own: outside the request's database budget (spent,
+    perhaps) and its cancellation. If the database cannot be reached, the place frees itself later."""
+    async def free() -> None:
+        try:
+            await attempts.release_check(candidate_id, check_id)
+        except Exception as exc:  # noqa: BLE001 (best effort: the place expires anyway)
+            log.warning("a log-in check cut short kept its place until it expires", error=repr(exc))
+
+    task = asyncio.get_running_loop().create_task(free(), context=contextvars.Context())
+    _freeing.add(task)
+    task.add_done_callback(_freeing.discard)
 
 
 async def _lock_in_force(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, now: datetime) -> datetime:
