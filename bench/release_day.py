@@ -130,12 +130,11 @@ async def register(system: System, entries: list[dict]) -> None:
         for start in range(0, len(entries), PUBLISH_WINDOW):
             await asyncio.gather(*(
                 publisher.publish(new_envelope(
-                    event_type=CandidateRegistered.EVENT_TYPE, event_version=CandidateRegistered.EVENT_VERSION,
-                    producer="registration", correlation_id=f"bench-{e['candidate_id']}", occurred_at=now,
-                    payload=CandidateRegistered(
+                    CandidateRegistered(
                         candidate_id=e["candidate_id"], email=address(e["candidate_id"]),
                         given_name=e["given_name"], family_name=e["family_name"],
-                        language="zh-TW" if i % 10 == 0 else "en", password_hash=password_hash, registered_at=now)),
+                        language="zh-TW" if i % 10 == 0 else "en", password_hash=password_hash, registered_at=now),
+                    producer="registration", correlation_id=f"bench-{e['candidate_id']}", occurred_at=now),
                     CandidateRegistered.ROUTING_KEY)
                 for i, e in enumerate(entries[start:start + PUBLISH_WINDOW], start=start)))
 

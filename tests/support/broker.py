@@ -14,10 +14,7 @@ from crs_shared.messaging.topology import declare_exchange
 
 
 def envelope_for(payload: EventPayload, *, producer: str = "test-board", correlation_id: str = "test") -> Envelope:
-    return new_envelope(
-        event_type=payload.EVENT_TYPE, event_version=payload.EVENT_VERSION, payload=payload, producer=producer,
-        correlation_id=correlation_id, occurred_at=datetime.now(UTC),
-    )
+    return new_envelope(payload, producer=producer, correlation_id=correlation_id, occurred_at=datetime.now(UTC))
 
 
 async def publish(amqp_url: str, *items: tuple[Envelope, str]) -> None:

@@ -12,8 +12,8 @@ from notifier.repository import FOLLOWS
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 LEASE = {"lease_until": NOW + timedelta(minutes=1), "lease_owner": "handover-1"}
 CONTACT = {"_id": "123456", "email": "amy@example.com", "given_name": "Amy", "family_name": "Chen", "language": "en"}
-ENVELOPE = new_envelope(event_type="PasswordChanged", event_version=1, producer="auth", correlation_id="c-1",
-                        payload=PasswordChanged(candidate_id="123456", changed_at=NOW), occurred_at=NOW)
+ENVELOPE = new_envelope(PasswordChanged(candidate_id="123456", changed_at=NOW), producer="auth", correlation_id="c-1",
+                        occurred_at=NOW)
 EMAIL = draft(Kind.PASSWORD_CHANGED, ENVELOPE.event_id, "123456", ENVELOPE, {"changed_at": NOW})
 
 

@@ -88,8 +88,7 @@ def prepare_batch(
 
 
 def _envelope(part: BatchPart, batch_id: str, occurred_at: datetime) -> Envelope:
-    return new_envelope(event_type=part.EVENT_TYPE, event_version=part.EVENT_VERSION, payload=part,
-                        producer=f"board:{part.board}", correlation_id=batch_id, occurred_at=occurred_at)
+    return new_envelope(part, producer=f"board:{part.board}", correlation_id=batch_id, occurred_at=occurred_at)
 
 
 @dataclass

@@ -1,14 +1,13 @@
 """The pydantic model of every event in contract section 4. Consumers ignore unknown fields;
 a breaking change is a new `event_version`."""
 
-from datetime import UTC
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
-UtcDatetime = Annotated[
-    AwareDatetime, PlainSerializer(lambda v: v.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str)
-]
+from crs_shared.clock import utc_iso
+
+UtcDatetime = Annotated[AwareDatetime, PlainSerializer(utc_iso, return_type=str)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 CandidateId = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9]{3,9}$")]
 SecretNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
@@ -37,6 +36,11 @@ class BatchPart(EventPayload):
     batch_id: BatchId
     part: int = Field(ge=1)
     parts: int = Field(ge=1)
+
+    @property
+    def key(self) -> str:
+        """What names this part among every board's batches: the id of its record in a consumer."""
+        return f"{self.board}:{self.batch_id}:{self.part}"
 
 
 class Entry(BaseModel):

@@ -1,10 +1,13 @@
 """The envelope every event travels in (contract section 4)."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+
+from crs_shared.clock import utc_iso
+from crs_shared.messaging.contracts import EventPayload
 
 
 class Envelope(BaseModel):
@@ -20,21 +23,20 @@ class Envelope(BaseModel):
 
     @field_serializer("occurred_at")
     def _utc_z(self, value: datetime) -> str:
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return utc_iso(value)
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
 
 
-def new_envelope(
-    *, event_type: str, event_version: int, payload: BaseModel, producer: str, correlation_id: str, occurred_at: datetime
-) -> Envelope:
+def new_envelope(event: EventPayload, *, producer: str, correlation_id: str, occurred_at: datetime) -> Envelope:
+    """`event` in an envelope of its own (a fresh event id), typed and versioned by its class."""
     return Envelope(
         event_id=str(uuid.uuid4()),
-        event_type=event_type,
-        event_version=event_version,
+        event_type=event.EVENT_TYPE,
+        event_version=event.EVENT_VERSION,
         occurred_at=occurred_at,
         producer=producer,
         correlation_id=correlation_id,
-        payload=payload.model_dump(mode="json"),
+        payload=event.model_dump(mode="json"),
     )

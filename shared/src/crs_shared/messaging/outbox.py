@@ -56,8 +56,7 @@ async def add_event(
     now: datetime,
 ) -> None:
     """`event` in its envelope, into the outbox within the caller's transaction."""
-    envelope = new_envelope(event_type=event.EVENT_TYPE, event_version=event.EVENT_VERSION, payload=event,
-                            producer=producer, correlation_id=correlation_id, occurred_at=now)
+    envelope = new_envelope(event, producer=producer, correlation_id=correlation_id, occurred_at=now)
     await add_to_outbox(outbox, session, envelope, event.ROUTING_KEY, now)
 
 
