@@ -64,4 +64,4 @@ async def _reset_links(events):
 
 
 async def _outbox_empty(client):
-    return await deps_of(client).outbox.count_documents({"sent_at": None}) == 0
+    return await deps_of(client).uow.outbox.count_documents({"sent_at": None}) == 0

@@ -134,7 +134,7 @@ async def test_four_right_passwords_at_once_all_log_in_and_lock_nothing(client, 
         assert credentials["checks"] == []
         await wait_until(lambda: _outbox_empty(client), what="outbox to drain")
     assert tap.messages == []
-    assert await deps_of(client).outbox.count_documents({"routing_key": "login.locked"}) == 0
+    assert await deps_of(client).uow.outbox.count_documents({"routing_key": "login.locked"}) == 0
 
 
 async def test_fifty_concurrent_wrong_passwords_check_four_and_lock_once(client, amqp_url):
@@ -158,7 +158,7 @@ async def test_fifty_concurrent_wrong_passwords_check_four_and_lock_once(client,
         await wait_until(lambda: _outbox_empty(client), what="outbox to drain")
         await wait_until(lambda: _some(tap.messages), what="LoginLocked")
     assert len(tap.messages) == 1
-    assert await deps_of(client).outbox.count_documents({"routing_key": "login.locked"}) == 1
+    assert await deps_of(client).uow.outbox.count_documents({"routing_key": "login.locked"}) == 1
 
 
 async def test_while_the_fourth_password_is_checked_further_attempts_are_refused_unchecked(client, amqp_url):
@@ -250,7 +250,7 @@ async def test_credentials_are_stored_once_per_event(client, amqp_url):
     assert json.dumps(stored, default=str).count("$argon2id$") == 1
     # A later registration event for the same ID never replaces the password.
     await publish_registration(amqp_url, client, candidate_id, password="other-password-77")
-    inbox = deps_of(client).inbox
+    inbox = deps_of(client).uow.inbox
     await wait_until(lambda: _at_least(inbox.count_documents({}), 2), what="the second event to be handled")
     assert (await repository.find_credentials(candidate_id))["password_hash"] == stored["password_hash"]
     assert (await log_in(client, candidate_id, PASSWORD)).status_code == 200
@@ -275,7 +275,7 @@ async def _some(items):
 
 
 async def _outbox_empty(client):
-    return await deps_of(client).outbox.count_documents({"sent_at": None}) == 0
+    return await deps_of(client).uow.outbox.count_documents({"sent_at": None}) == 0
 
 
 async def _at_least(count, minimum):

@@ -53,7 +53,7 @@ async def test_concurrent_log_outs_of_one_token_revoke_it_once(client, amqp_url)
     token = (await log_in(client, candidate_id)).json()["access_token"]
     answers = await asyncio.gather(*(log_out(client, token) for _ in range(5)))
     assert 204 in {a.status_code for a in answers} and {a.status_code for a in answers} <= {204, 401}
-    assert await deps_of(client).outbox.count_documents({"routing_key": "access.revoked"}) == 1
+    assert await deps_of(client).uow.outbox.count_documents({"routing_key": "access.revoked"}) == 1
 
 
 async def test_log_out_needs_a_bearer_token(client):

@@ -169,7 +169,7 @@ async def test_reminders_are_rate_limited_per_candidate(client, amqp_url, clock)
     candidate_id, other = new_candidate_id(), new_candidate_id()
     await register(amqp_url, client, candidate_id)
     await register(amqp_url, client, other)
-    outbox = deps_of(client).outbox
+    outbox = deps_of(client).uow.outbox
     reset_tokens = client.app.state.runtime.db[RESET_TOKENS]
     answers = []
     async with EventTap(amqp_url, "password.reset_requested") as links:

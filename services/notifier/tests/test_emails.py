@@ -128,7 +128,7 @@ async def test_a_candidate_in_two_parts_of_one_batch_or_a_part_sent_again_gets_o
     handled = {"_id": {"$in": [f"on_results_released:{e.event_id}" for e in envelopes]}}
 
     async def all_handled_and_sent():
-        return (await deps.inbox.count_documents(handled) == 3
+        return (await deps.uow.inbox.count_documents(handled) == 3
                 and await deps.repository.count({"status": {"$ne": "sent"}}) == 0
                 and len(smtp.messages_to(contact.email)) >= 2)
     await wait_until(all_handled_and_sent, what="the three parts handled and their email sent")

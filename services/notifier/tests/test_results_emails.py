@@ -72,7 +72,7 @@ async def test_a_late_registrant_gets_the_results_email_right_after_the_confirma
     deps = notifier.app.state.dependencies
 
     async def both_handled():
-        return await deps.inbox.count_documents({"_id": {"$regex": "^on_results_released:"}}) >= 2
+        return await deps.uow.inbox.count_documents({"_id": {"$regex": "^on_results_released:"}}) >= 2
     await wait_until(both_handled, what="both parts handled")
     assert await repository.count({"candidate_id": late.candidate_id}) == 0  # no address to send to yet
 
@@ -92,7 +92,7 @@ async def test_a_withheld_result_is_not_mailed_and_its_issued_correction_is_now_
     deps = notifier.app.state.dependencies
 
     async def handled():
-        return await deps.inbox.count_documents({"_id": f"on_results_released:{envelope.event_id}"}) == 1
+        return await deps.uow.inbox.count_documents({"_id": f"on_results_released:{envelope.event_id}"}) == 1
     await wait_until(handled, what="the withheld part handled")
     assert await deps.repository.count({"candidate_id": contact.candidate_id, "kind": {"$ne": "registration_confirmation"}}) == 0
     issued = released((contact.candidate_id, True))  # never told of the withheld one: "now available"

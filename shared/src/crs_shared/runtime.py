@@ -20,6 +20,7 @@ from crs_shared.messaging.outbox import OUTBOX_COLLECTION, OUTBOX_INDEXES, Outbo
 from crs_shared.messaging.publisher import EventPublisher
 from crs_shared.messaging.topology import declare_consumer_queue
 from crs_shared.mongo import create_client, ensure_indexes, ping
+from crs_shared.unit_of_work import UnitsOfWork
 
 log = get_logger(__name__)
 # During shutdown, a broker that does not answer a consumer cancel or a close within this is gone
@@ -135,6 +136,11 @@ class ServiceRuntime:
     def wake_relay(self) -> None:
         if self.relay is not None:
             self.relay.wake()
+
+    def units_of_work(self) -> UnitsOfWork:
+        """Transactions over this service's database, its outbox (waking the relay) and its inbox."""
+        return UnitsOfWork(self.mongo, producer=self.service, outbox=self.outbox, inbox=self.inbox,
+                           wake=self.wake_relay)
 
     async def readiness(self) -> dict[str, bool]:
         broker_ok = self.broker is not None and not self.broker.is_closed and self.broker.connected.is_set()

@@ -1,12 +1,9 @@
 """One async function per command or event. Dependencies are passed in."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from auth.access_tokens import AccessTokenIssuer, IssuedToken
@@ -17,21 +14,18 @@ from auth.domain.reset_tokens import new_reset_token, reset_token_digest, reset_
 from auth.metrics import LOGINS
 from auth.repository import AuthRepository, LoginAttempts
 from crs_shared.clock import Clock
-from crs_shared.logging import current_correlation_id, get_logger
+from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import (
     AccessRevoked,
     CandidateRegistered,
-    EventPayload,
     LoginLocked,
     PasswordChanged,
     PasswordResetRequested,
 )
 from crs_shared.messaging.envelope import Envelope
-from crs_shared.messaging.inbox import handle_once
-from crs_shared.messaging.outbox import add_event
-from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.passwords import Passwords
 from crs_shared.tokens import TokenVerifier
+from crs_shared.unit_of_work import UnitsOfWork
 
 SERVICE = "auth"
 log = get_logger(__name__)
@@ -39,10 +33,8 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class Dependencies:
-    mongo: AsyncMongoClient
+    uow: UnitsOfWork
     repository: AuthRepository
-    outbox: AsyncCollection
-    inbox: AsyncCollection
     passwords: Passwords
     clock: Clock
     lockout: LockoutPolicy
@@ -51,24 +43,18 @@ class Dependencies:
     public_base_url: str
     access_tokens: AccessTokenIssuer
     verifier: TokenVerifier
-    after_commit: Callable[[], None] = lambda: None
-
-
-async def _add_event(deps: Dependencies, session: Session, event: EventPayload, now: datetime) -> None:
-    await add_event(deps.outbox, session, event, producer=SERVICE, correlation_id=current_correlation_id(), now=now)
 
 
 async def store_credentials(deps: Dependencies, envelope: Envelope, event: CandidateRegistered) -> None:
     now = deps.clock.now()
-
-    async def work(session: Session) -> None:
-        await deps.repository.store_credentials(
-            session, candidate_id=event.candidate_id, password_hash=event.password_hash,
-            registered_at=event.registered_at, now=now,
-        )
-
-    if await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler="store_credentials", envelope=envelope,
-                         now=now, work=work):
+    handling = deps.uow.handling(envelope, "store_credentials", now)
+    async for uow in handling:
+        async with uow:
+            await deps.repository.store_credentials(
+                uow.session, candidate_id=event.candidate_id, password_hash=event.password_hash,
+                registered_at=event.registered_at, now=now,
+            )
+    if handling.committed:
         log.info("credentials stored", candidate_id=event.candidate_id)
 
 
@@ -131,19 +117,14 @@ async def _lock(deps: Dependencies, attempts: LoginAttempts, candidate_id: str, 
                 locked_until: datetime, *, publish: bool) -> bool:
     """Locks the account and publishes `LoginLocked` (not for a shadow count), in one transaction;
     False if the count no longer calls for a lock."""
-
-    async def work(session: Session) -> bool:
-        if not await attempts.lock(session, candidate_id, check_id, now, locked_until):
-            return False
-        if publish:
-            event = LoginLocked(candidate_id=candidate_id, locked_until=locked_until,
-                                failed_attempts=deps.lockout.locking_attempt)
-            await _add_event(deps, session, event, now)
-        return True
-
-    if not await run_in_transaction(deps.mongo, work):
+    async for uow in deps.uow.attempts(now):
+        async with uow:
+            locked = await attempts.lock(uow.session, candidate_id, check_id, now, locked_until)
+            if locked and publish:
+                uow.publish(LoginLocked(candidate_id=candidate_id, locked_until=locked_until,
+                                        failed_attempts=deps.lockout.locking_attempt))
+    if not locked:
         return False
-    deps.after_commit()
     log.info("account locked", candidate_id=candidate_id, locked_until=locked_until.isoformat())
     return True
 
@@ -152,18 +133,14 @@ async def log_out(deps: Dependencies, token: str) -> None:
     """Revokes the token it is given. InvalidToken if it is not a valid, unrevoked token."""
     claims = await deps.verifier.verify(token)
     now = deps.clock.now()
-
-    async def work(session: Session) -> None:
-        await deps.repository.revoke_token(session, claims=claims, now=now)
-        event = AccessRevoked(candidate_id=claims.candidate_id, token_id=claims.token_id, not_before=now,
-                              expires_at=claims.expires_at)
-        await _add_event(deps, session, event, now)
-
     try:
-        await run_in_transaction(deps.mongo, work)
+        async for uow in deps.uow.attempts(now):
+            async with uow:
+                await deps.repository.revoke_token(uow.session, claims=claims, now=now)
+                uow.publish(AccessRevoked(candidate_id=claims.candidate_id, token_id=claims.token_id, not_before=now,
+                                          expires_at=claims.expires_at))
     except DuplicateKeyError:
         return  # a concurrent log-out of the same token committed first
-    deps.after_commit()
     log.info("logged out", candidate_id=claims.candidate_id, jti=claims.token_id)
 
 
@@ -181,14 +158,11 @@ async def request_password_reset(deps: Dependencies, candidate_id: str) -> None:
     expires_at = now + deps.reset_token_lifetime
     event = PasswordResetRequested(candidate_id=candidate_id, reset_url=reset_url(deps.public_base_url, token),
                                    expires_at=expires_at)
-
-    async def work(session: Session) -> None:
-        await deps.repository.add_reset_token(session, digest=digest, candidate_id=candidate_id, now=now,
-                                              expires_at=expires_at)
-        await _add_event(deps, session, event, now)
-
-    await run_in_transaction(deps.mongo, work)
-    deps.after_commit()
+    async for uow in deps.uow.attempts(now):
+        async with uow:
+            await deps.repository.add_reset_token(uow.session, digest=digest, candidate_id=candidate_id, now=now,
+                                                  expires_at=expires_at)
+            uow.publish(event)
     log.info("password reset requested", candidate_id=candidate_id, expires_at=expires_at.isoformat())
 
 
@@ -201,21 +175,15 @@ async def reset_password(deps: Dependencies, token: str, password: str) -> None:
     password_hash = await deps.passwords.hash(password)
     # After the hashing: every access token issued until the change commits must be revoked.
     now = deps.clock.now()
-
-    async def work(session: Session) -> bool:
-        if await deps.repository.use_reset_token(session, digest, now) is None:
-            return False  # used or expired since it was found
-        valid_after = await deps.repository.set_password(session, candidate_id=candidate_id,
-                                                         password_hash=password_hash, now=now)
-        await deps.repository.void_reset_tokens(session, candidate_id, now)
-        await _add_event(deps, session, PasswordChanged(candidate_id=candidate_id, changed_at=now), now)
-        # Every token issued before `valid_after`; none of them outlives it by more than a lifetime.
-        revoked = AccessRevoked(candidate_id=candidate_id, token_id=None, not_before=valid_after,
-                                expires_at=valid_after + deps.access_tokens.lifetime)
-        await _add_event(deps, session, revoked, now)
-        return True
-
-    if not await run_in_transaction(deps.mongo, work):
-        raise InvalidResetToken()
-    deps.after_commit()
+    async for uow in deps.uow.attempts(now):
+        async with uow:
+            if await deps.repository.use_reset_token(uow.session, digest, now) is None:
+                raise InvalidResetToken()  # used or expired since it was found
+            valid_after = await deps.repository.set_password(uow.session, candidate_id=candidate_id,
+                                                             password_hash=password_hash, now=now)
+            await deps.repository.void_reset_tokens(uow.session, candidate_id, now)
+            uow.publish(PasswordChanged(candidate_id=candidate_id, changed_at=now))
+            # Every token issued before `valid_after`; none of them outlives it by more than a lifetime.
+            uow.publish(AccessRevoked(candidate_id=candidate_id, token_id=None, not_before=valid_after,
+                                      expires_at=valid_after + deps.access_tokens.lifetime))
     log.info("password changed", candidate_id=candidate_id)

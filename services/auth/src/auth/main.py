@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                                 forget_after=timedelta(hours=settings.lockout_forget_hours))
         repository = AuthRepository(runtime.db, lockout)
         app.state.dependencies = Dependencies(
-            mongo=runtime.mongo, repository=repository, outbox=runtime.outbox, inbox=runtime.inbox,
+            uow=runtime.units_of_work(), repository=repository,
             passwords=passwords, clock=runtime.clock, lockout=lockout,
             reminder_limit=ReminderLimit(settings.reminder_limit, timedelta(minutes=settings.reminder_window_minutes)),
             reset_token_lifetime=timedelta(minutes=settings.reset_token_minutes),
@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             access_tokens=AccessTokenIssuer(keys, timedelta(minutes=settings.access_token_minutes)),
             # Auth checks tokens with its own keys and its own revocation state.
             verifier=TokenVerifier(JwksKeys(jwks=keys.jwks()), repository, runtime.clock),
-            after_commit=runtime.wake_relay,
         )
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))
         try:

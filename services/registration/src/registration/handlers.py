@@ -1,21 +1,16 @@
 """One async function per command or event. Dependencies are passed in."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from crs_shared.clock import Clock
-from crs_shared.logging import current_correlation_id, get_logger
+from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import CandidateRegistered, EntriesPublished
 from crs_shared.messaging.envelope import Envelope
-from crs_shared.messaging.inbox import handle_once
-from crs_shared.messaging.outbox import add_event
-from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.passwords import Passwords
+from crs_shared.unit_of_work import UnitsOfWork
 from registration.domain.errors import AlreadyRegistered, IdSecretMismatch, TooManyAttempts
 from registration.domain.guess_limit import GuessLimit
 from registration.domain.secret_number import secret_digest, secret_matches
@@ -29,15 +24,12 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class Dependencies:
-    mongo: AsyncMongoClient
+    uow: UnitsOfWork
     repository: RegistrationRepository
-    outbox: AsyncCollection
-    inbox: AsyncCollection
     passwords: Passwords
     clock: Clock
     secret_number_key: str
     guess_limit: GuessLimit
-    after_commit: Callable[[], None] = lambda: None
 
 
 async def store_entries(deps: Dependencies, envelope: Envelope, part: EntriesPublished) -> None:
@@ -56,15 +48,12 @@ async def store_entries(deps: Dependencies, envelope: Envelope, part: EntriesPub
         }
         for e in part.entries
     ]
-
-    async def work(session: Session) -> None:
-        await deps.repository.store_entries(session, entries)
-        await deps.repository.record_entry_part(
-            session, board=part.board, batch_id=part.batch_id, part=part.part, parts=part.parts, count=len(entries), now=now
-        )
-
-    if await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler="store_entries", envelope=envelope, now=now,
-                         work=work):
+    handling = deps.uow.handling(envelope, "store_entries", now)
+    async for uow in handling:
+        async with uow:
+            await deps.repository.store_entries(uow.session, entries)
+            await deps.repository.record_entry_part(uow.session, part, now)
+    if handling.committed:
         log.info("entries stored", board=part.board, batch_id=part.batch_id, part=part.part, entries=len(entries))
 
 
@@ -126,16 +115,12 @@ async def register_candidate(deps: Dependencies, request: RegistrationRequest) -
         candidate_id=request.candidate_id, email=str(request.email), given_name=entry["given_name"],
         family_name=entry["family_name"], language=request.language, password_hash=password_hash, registered_at=now,
     )
-
-    async def work(session: Session) -> None:
-        await deps.repository.insert_candidate(session, candidate)
-        await add_event(deps.outbox, session, event, producer=SERVICE, correlation_id=current_correlation_id(),
-                        now=now)
-
     try:
-        await run_in_transaction(deps.mongo, work)
+        async for uow in deps.uow.attempts(now):
+            async with uow:
+                await deps.repository.insert_candidate(uow.session, candidate)
+                uow.publish(event)
     except DuplicateKeyError:
         raise AlreadyRegistered() from None  # a concurrent registration of the same ID won
-    deps.after_commit()
     log.info("candidate registered", candidate_id=request.candidate_id)
     return Registered(request.candidate_id, str(request.email), now)

@@ -27,10 +27,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         passwords = Passwords(settings)
         await runtime.start(INDEXES)
         app.state.dependencies = Dependencies(
-            mongo=runtime.mongo, repository=RegistrationRepository(runtime.db), outbox=runtime.outbox,
-            inbox=runtime.inbox, passwords=passwords, clock=runtime.clock,
+            uow=runtime.units_of_work(), repository=RegistrationRepository(runtime.db), passwords=passwords,
+            clock=runtime.clock,
             secret_number_key=settings.secret_number_key, guess_limit=guess_limit(settings),
-            after_commit=runtime.wake_relay,
         )
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))
         try:

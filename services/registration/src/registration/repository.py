@@ -8,6 +8,7 @@ from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crs_shared.messaging.contracts import EntriesPublished
 from crs_shared.mongo import Session
 from registration.domain.guess_limit import GuessLimit
 
@@ -44,12 +45,11 @@ class RegistrationRepository:
                 [UpdateOne({"_id": e["_id"]}, {"$set": e}, upsert=True) for e in entries], ordered=False, session=session
             )
 
-    async def record_entry_part(
-        self, session: Session, *, board: str, batch_id: str, part: int, parts: int, count: int, now: datetime
-    ) -> None:
+    async def record_entry_part(self, session: Session, part: EntriesPublished, now: datetime) -> None:
         await self._entry_parts.update_one(
-            {"_id": f"{board}:{batch_id}:{part}"},
-            {"$set": {"board": board, "batch_id": batch_id, "part": part, "parts": parts, "entries": count},
+            {"_id": part.key},
+            {"$set": {"board": part.board, "batch_id": part.batch_id, "part": part.part, "parts": part.parts,
+                      "entries": len(part.entries)},
              "$setOnInsert": {"received_at": now}},
             upsert=True, session=session,
         )

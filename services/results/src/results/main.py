@@ -32,12 +32,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, key
         repository = ResultsRepository(runtime.db)
         revocations = Revocations(repository.revocations, runtime.clock)
         app.state.dependencies = Dependencies(
-            mongo=runtime.mongo, repository=repository, outbox=runtime.outbox, inbox=runtime.inbox, clock=runtime.clock,
+            uow=runtime.units_of_work(), repository=repository, clock=runtime.clock,
             verifier=TokenVerifier(keys, revocations, runtime.clock), revocations=revocations,
             candidate_results=ReadThroughCache(
                 repository.candidates_results, ttl_seconds=settings.results_cache_seconds,
                 max_entries=settings.results_cache_entries, clock=runtime.clock),
-            public_base_url=settings.public_base_url, after_commit=runtime.wake_relay,
+            public_base_url=settings.public_base_url,
         )
         await runtime.subscribe(consumers.subscriptions(app.state.dependencies))
         runtime.run_periodically("release-announcer", settings.release_announcer_poll_seconds,
