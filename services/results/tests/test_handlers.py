@@ -16,6 +16,7 @@ from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
 from crs_shared.messaging.outbox import OUTBOX_COLLECTION
 from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes, run_in_transaction
 from crs_shared.read_cache import ReadThroughCache
+from crs_shared.unit_of_work import UnitsOfWork
 from results import handlers
 from results.domain.verification import new_verification_number
 from results.repository import (
@@ -39,7 +40,8 @@ async def deps(mongo_url, commands):
     await ensure_indexes(db, {**INDEXES, INBOX_COLLECTION: INBOX_INDEXES})
     repository, clock = ResultsRepository(db), ManualClock()
     deps = handlers.Dependencies(
-        mongo=client, repository=repository, outbox=db[OUTBOX_COLLECTION], inbox=db[INBOX_COLLECTION], clock=clock,
+        uow=UnitsOfWork(client, producer=handlers.SERVICE, outbox=db[OUTBOX_COLLECTION], inbox=db[INBOX_COLLECTION]),
+        repository=repository, clock=clock,
         verifier=None, revocations=None,
         candidate_results=ReadThroughCache(repository.candidates_results, ttl_seconds=1.0, max_entries=100,
                                            clock=clock),
@@ -141,7 +143,7 @@ async def test_a_result_written_as_new_for_a_shown_sitting_is_refused_as_sitting
         await deps.repository.write_results(session, new=[again], replacing=[], history=[])
 
     with pytest.raises(SittingTaken):
-        await run_in_transaction(deps.mongo, write)
+        await run_in_transaction(deps.uow.client, write)
     assert await deps.repository.find_results({"candidate_id": "S000001"}) == [shown]
 
 

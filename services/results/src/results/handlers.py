@@ -1,29 +1,23 @@
 """One async function per command or event. Dependencies are passed in."""
 
 import asyncio
-import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 
 from crs_shared.clock import Clock, to_millisecond
 from crs_shared.domain.exams import ISSUED, RefusedRecord, ValidResult, check_part, find_exam
 from crs_shared.logging import get_logger
 from crs_shared.messaging.contracts import ReleasedResult, ResultsPublished, ResultsReleased
 from crs_shared.messaging.envelope import Envelope
-from crs_shared.messaging.inbox import handle_once
-from crs_shared.messaging.outbox import add_event
 from crs_shared.metrics import DUPLICATES
-from crs_shared.mongo import Session, run_in_transaction
 from crs_shared.read_cache import ReadThroughCache
 from crs_shared.tokens import Revocations, TokenVerifier
+from crs_shared.unit_of_work import UnitOfWork, UnitsOfWork
 from results.domain.errors import (
     BatchNotFound, ResultNotFound, StatementUnavailable, VerificationFailed, VerificationSuperseded,
 )
+from results.domain.ingest import PartArrival, SortedPart, sort_part
 from results.domain.release import announce_from, announced, announcement_due, released
 from results.domain.verification import canonical_verification_number, family_names_match, new_verification_number
 from results.repository import ResultsRepository, SittingTaken, VerificationNumberTaken
@@ -36,10 +30,8 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class Dependencies:
-    mongo: AsyncMongoClient
+    uow: UnitsOfWork
     repository: ResultsRepository
-    outbox: AsyncCollection
-    inbox: AsyncCollection
     clock: Clock
     verifier: TokenVerifier
     revocations: Revocations
@@ -47,105 +39,27 @@ class Dependencies:
     candidate_results: ReadThroughCache[str, list[dict]]
     public_base_url: str
     new_verification_number: Callable[[], str] = field(default=new_verification_number)
-    after_commit: Callable[[], None] = lambda: None
 
 
 # Consuming ResultsPublished.
 
-@dataclass
+@dataclass(frozen=True)
 class _Ingest:
-    stored: int = 0
-    corrected: int = 0
-    rejected: list[RefusedRecord] = field(default_factory=list)
-    repeated_part: bool = False
+    sorted_part: SortedPart | None = None  # None: this part was stored before, under another event id
     announced: bool = False
 
 
 async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPublished) -> None:
-    """Validates each record of one part, and stores the valid ones, the part's report and the
-    inbox entry in one transaction with a handful of bulk round trips, whatever the part's size.
-
-    The same event again is caught by the inbox; the same (board, batch, part) under another event
-    id by the part's own record. A candidate already shown for this exam and session under another
-    batch is a correction: the new result replaces the shown one, which moves to the history. What
-    was published last (the envelope's `occurred_at`) is shown, whatever order deliveries arrive in.
-
-    Most parts are a sitting's first results, so a part is first written as all new, and the shown
-    results are looked up only when the sitting's unique index refuses that (`SittingTaken`):
-    looking them up for every part, dozens of round trips each, holds a release's results back by
-    about a third.
-
-    A part due to be announced by now (`results.domain.release.announce_from`) is announced
-    (`ResultsReleased`) in the same transaction; any other then, by `announce_due_releases`."""
-    now = deps.clock.now()
-    exam = find_exam(part.exam)
-    valid, refused = check_part(exam or part.exam, part.results)
-    release_at = to_millisecond(part.release_at or now)
-    announce_at = to_millisecond(announce_from(release_at, now, deps.candidate_results.longest_staleness_seconds))
-    part_key = f"{part.board}:{part.batch_id}:{part.part}"
-    candidate_ids = [r.candidate_id for r in valid]
-
+    """Stores one part (`results.domain.ingest` says how its records are sorted), its report and the
+    inbox entry in one transaction with a handful of bulk round trips, whatever the part's size."""
+    arrival = _arrival(deps, envelope, part)
+    valid, refused = check_part(arrival.exam or part.exam, part.results)
     look_up_shown = False
     for attempt in range(1, WRITE_ATTEMPTS + 1):
-        outcome = _Ingest()
-
-        async def work(session: Session) -> None:
-            nonlocal outcome
-            outcome = _Ingest()  # the driver may run this again after a transient error
-            if await deps.repository.part_recorded(session, part_key):
-                outcome.repeated_part = True
-                return
-            outcome.rejected = list(refused)
-            shown = (await deps.repository.shown_results(session, exam.code, part.session, candidate_ids)
-                     if exam and look_up_shown else {})
-            new, replacing, history, late = [], [], [], 0
-            showing = []  # the results this part shows, in its order
-            for result in valid:
-                earlier = shown.get(result.candidate_id)
-                if earlier is not None and (earlier["board"], earlier["batch_id"]) == (part.board, part.batch_id):
-                    outcome.rejected.append(RefusedRecord(result.candidate_id, [
-                        f"already has a result for {exam.name} {part.session} in part {earlier['part']} of this batch"
-                    ]))
-                    continue
-                document = _result_document(deps, result, part, envelope, release_at, now)
-                if earlier is None:
-                    new.append(document)
-                    showing.append(document)
-                elif earlier["published_at"] > to_millisecond(envelope.occurred_at):
-                    # An older publication delivered late (a dead-lettered part put back, say): it goes
-                    # straight to the history, and the newer result stays shown.
-                    history.append(_history_document(document, earlier, now))
-                    late += 1
-                else:
-                    document["_id"] = earlier["_id"]  # the candidate's result keeps its id; its content is replaced
-                    document["correction"] = True
-                    replacing.append(document)
-                    showing.append(document)
-                    history.append(_history_document(earlier, document, now))
-            await deps.repository.write_results(session, new=new, replacing=replacing, history=history)
-            outcome.stored, outcome.corrected = len(new) + len(replacing) + late, len(replacing)
-            outcome.announced = announcement_due(announce_at, None, now)
-            record = {
-                "_id": part_key, "board": part.board, "batch_id": part.batch_id, "part": part.part, "parts": part.parts,
-                "exam": exam.code if exam else part.exam, "session": part.session, "release_at": release_at,
-                "announce_at": announce_at,
-                "records": len(part.results), "stored": outcome.stored, "corrected": outcome.corrected,
-                "rejected": [asdict(r) for r in outcome.rejected], "event_id": envelope.event_id,
-                "correlation_id": envelope.correlation_id, "received_at": now,
-                "announced_at": now if outcome.announced else None,
-                # Whose results the announcement names when it is due (read again then: a later
-                # correction may have replaced some).
-                "to_announce": [] if outcome.announced else [doc["candidate_id"] for doc in showing],
-            }
-            await deps.repository.record_part(session, record)
-            if outcome.announced:
-                await _announce(deps, session, record, showing, now)
-
         try:
             # This process's readers see the part as soon as it is committed.
-            with deps.candidate_results.changing(candidate_ids):
-                handled = await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler="store_results",
-                                            envelope=envelope, now=now, work=work)
+            with deps.candidate_results.changing([r.candidate_id for r in valid]):
+                ingest = await _write_part(deps, envelope, arrival, valid, refused, look_up_shown=look_up_shown)
             break
         except SittingTaken:
             log.info("part holds results for sittings already shown; writing it again with those looked up",
@@ -157,51 +71,62 @@ async def store_results(deps: Dependencies, envelope: Envelope, part: ResultsPub
             log.warning("verification number collision; retrying the part with fresh numbers", attempt=attempt)
             if attempt == WRITE_ATTEMPTS:
                 raise
+    _log_ingest(part, ingest)
 
-    if not handled or outcome.repeated_part:
-        if handled:  # the same part again under an event id of its own (the inbox counts a repeated id)
+
+def _arrival(deps: Dependencies, envelope: Envelope, part: ResultsPublished) -> PartArrival:
+    now = deps.clock.now()
+    release_at = to_millisecond(part.release_at or now)
+    return PartArrival(
+        part=part, exam=find_exam(part.exam), event_id=envelope.event_id, correlation_id=envelope.correlation_id,
+        published_at=to_millisecond(envelope.occurred_at), received_at=now, release_at=release_at,
+        announce_at=to_millisecond(announce_from(release_at, now, deps.candidate_results.longest_staleness_seconds)),
+    )
+
+
+async def _write_part(deps: Dependencies, envelope: Envelope, arrival: PartArrival, valid: list[ValidResult],
+                      refused: list[RefusedRecord], *, look_up_shown: bool) -> _Ingest | None:
+    """The part written once (None if the inbox knows its event). Most parts are a sitting's first
+    results, so a part is first written as all new, and the shown results are looked up only when
+    the sitting's unique index refuses that (`SittingTaken`): looking them up for every part, dozens
+    of round trips each, holds a release's results back by about a third."""
+    handling = deps.uow.handling(envelope, "store_results", arrival.received_at)
+    async for uow in handling:
+        async with uow:
+            ingest = await _store_part(deps, uow, arrival, valid, refused, look_up_shown=look_up_shown)
+    return ingest if handling.committed else None
+
+
+async def _store_part(deps: Dependencies, uow: UnitOfWork, arrival: PartArrival, valid: list[ValidResult],
+                      refused: list[RefusedRecord], *, look_up_shown: bool) -> _Ingest:
+    """A part due to be announced by now (`results.domain.release.announce_from`) is announced
+    (`ResultsReleased`) in the same transaction; any other then, by `announce_due_releases`."""
+    part = arrival.part
+    if await deps.repository.part_recorded(uow.session, part.key):
+        return _Ingest()
+    shown = (await deps.repository.shown_results(uow.session, arrival.exam.code, part.session,
+                                                 [r.candidate_id for r in valid])
+             if arrival.exam and look_up_shown else {})
+    sorted_part = sort_part(arrival, valid, refused, shown)
+    announced = announcement_due(arrival.announce_at, None, arrival.received_at)
+    record, showing = await deps.repository.store_part(uow.session, arrival, sorted_part, announced=announced,
+                                                       new_verification_number=deps.new_verification_number)
+    if announced:
+        _announce(uow, record, showing)
+    return _Ingest(sorted_part, announced)
+
+
+def _log_ingest(part: ResultsPublished, ingest: _Ingest | None) -> None:
+    if ingest is None or ingest.sorted_part is None:
+        if ingest is not None:  # the same part again under an event id of its own (the inbox counts a repeated id)
             DUPLICATES.labels(SERVICE, part.EVENT_TYPE).inc()
         log.info("results part already stored; nothing changed",
                  board=part.board, batch_id=part.batch_id, part=part.part)
         return
-    if outcome.announced:
-        deps.after_commit()
+    stored = ingest.sorted_part
     log.info("results part stored", board=part.board, batch_id=part.batch_id, part=part.part, parts=part.parts,
-             stored=outcome.stored, corrected=outcome.corrected, rejected=len(outcome.rejected),
-             announced=outcome.announced)
-
-
-def _result_document(deps: Dependencies, result: ValidResult, part: ResultsPublished, envelope: Envelope,
-                     release_at: datetime, now: datetime) -> dict:
-    return {
-        "_id": uuid.uuid4().hex,
-        "candidate_id": result.candidate_id,
-        "given_name": result.given_name,
-        "family_name": result.family_name,
-        "exam": result.exam.code,
-        "session": part.session,
-        "status": result.status,
-        "overall_score": result.overall_score,
-        "grade": result.grade,
-        "cefr_level": result.cefr_level,
-        "skills": result.skills,
-        "release_at": release_at,
-        "verification_number": deps.new_verification_number(),
-        "board": part.board,
-        "batch_id": part.batch_id,
-        "part": part.part,
-        "event_id": envelope.event_id,
-        "published_at": envelope.occurred_at,
-        "stored_at": now,
-        "correction": False,  # True once it replaces a shown result
-    }
-
-
-def _history_document(version: dict, shown: dict, now: datetime) -> dict:
-    """A version of a result that `shown` replaces (or, when it arrived late, never replaced)."""
-    kept = {k: v for k, v in version.items() if k != "_id"}
-    return {**kept, "_id": uuid.uuid4().hex, "result_id": shown["_id"], "replaced_at": now,
-            "replaced_by": {"board": shown["board"], "batch_id": shown["batch_id"], "part": shown["part"]}}
+             stored=len(stored.stored), corrected=stored.corrected, rejected=len(stored.refused),
+             announced=ingest.announced)
 
 
 # Announcing releases.
@@ -211,35 +136,34 @@ async def announce_due_releases(deps: Dependencies) -> int:
     in one transaction with the conditional update that claims it, so that any number of replicas
     running this at once announce each part once. Returns how many parts this call announced."""
     claimed = 0
-    while part := await run_in_transaction(deps.mongo, partial(_announce_due_part, deps, deps.clock.now())):
+    while part := await _announce_due_part(deps, deps.clock.now()):
         claimed += 1
         log.info("results part release announced", board=part["board"], batch_id=part["batch_id"], part=part["part"],
                  release_at=part["release_at"].isoformat(), correlation_id=part["correlation_id"])
-    if claimed:
-        deps.after_commit()
     return claimed
 
 
-async def _announce_due_part(deps: Dependencies, now: datetime, session: Session) -> dict | None:
-    part = await deps.repository.claim_due_release(session, now)
-    if part is None:
-        return None
-    shown = await deps.repository.shown_results(session, part["exam"], part["session"], part["to_announce"])
-    await _announce(deps, session, part, announced(part, shown), now)
+async def _announce_due_part(deps: Dependencies, now: datetime) -> dict | None:
+    async for uow in deps.uow.attempts(now):
+        async with uow:
+            part = await deps.repository.claim_due_release(uow.session, now)
+            if part is not None:
+                shown = await deps.repository.shown_results(uow.session, part["exam"], part["session"],
+                                                            part["to_announce"])
+                _announce(uow, part, announced(part, shown))
     return part
 
 
-async def _announce(deps: Dependencies, session: Session, part: dict, results: list[dict], now: datetime) -> None:
+def _announce(uow: UnitOfWork, part: dict, results: list[dict]) -> None:
     """`ResultsReleased` for these results of the part, into the outbox; nothing for none."""
     if not results:
         return
-    event = ResultsReleased(
+    uow.publish(ResultsReleased(
         board=part["board"], batch_id=part["batch_id"], part=part["part"], exam=part["exam"], session=part["session"],
         released_at=part["release_at"],
         results=[ReleasedResult(candidate_id=doc["candidate_id"], result_id=doc["_id"], status=doc["status"],
                                 correction=doc["correction"]) for doc in results],
-    )
-    await add_event(deps.outbox, session, event, producer=SERVICE, correlation_id=part["correlation_id"], now=now)
+    ), correlation_id=part["correlation_id"])
 
 
 # Reading results.

@@ -1,14 +1,19 @@
 """The results database: the result shown for each candidate, exam and session; the earlier
 versions that corrections replaced; and what arrived of each board batch."""
 
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from crs_shared.domain.exams import ValidResult
 from crs_shared.mongo import Session, find_grouped, in_chunks
 from crs_shared.tokens import REVOCATION_INDEXES, REVOCATIONS_COLLECTION
+from results.domain.ingest import Late, New, PartArrival, SortedPart
 
 RESULTS = "results"
 HISTORY = "result_history"
@@ -86,8 +91,28 @@ class ResultsRepository:
         if history:
             await self._history.insert_many(history, ordered=False, session=session)
 
-    async def record_part(self, session: Session, part: dict) -> None:
-        await self._parts.insert_one(part, session=session)
+    async def store_part(self, session: Session, arrival: PartArrival, sorted_part: SortedPart, *, announced: bool,
+                         new_verification_number: Callable[[], str]) -> tuple[dict, list[dict]]:
+        """Writes a sorted part: its results, the versions they replace, and the part's record (announced
+        now, or with whose results to announce when due). Returns the record and the results it shows."""
+        new, replacing, history, showing = [], [], [], []
+        for stored in sorted_part.stored:
+            document = _result_document(arrival, stored.result, new_verification_number(), arrival.received_at)
+            if isinstance(stored, New):
+                new.append(document)
+            elif isinstance(stored, Late):
+                history.append(_history_document(document, stored.shown, arrival.received_at))
+                continue
+            else:
+                # The candidate's result keeps its id; its content is replaced.
+                document |= {"_id": stored.shown["_id"], "correction": True}
+                replacing.append(document)
+                history.append(_history_document(stored.shown, document, arrival.received_at))
+            showing.append(document)
+        await self.write_results(session, new=new, replacing=replacing, history=history)
+        record = _part_document(arrival, sorted_part, announced, showing)
+        await self._parts.insert_one(record, session=session)
+        return record, showing
 
     # Announcing releases, inside the caller's transaction.
 
@@ -126,6 +151,55 @@ class ResultsRepository:
 
     async def find_results(self, query: dict) -> list[dict]:
         return [doc async for doc in self._results.find(query)]
+
+
+def _result_document(arrival: PartArrival, result: ValidResult, verification_number: str, now: datetime) -> dict:
+    part = arrival.part
+    return {
+        "_id": uuid.uuid4().hex,
+        "candidate_id": result.candidate_id,
+        "given_name": result.given_name,
+        "family_name": result.family_name,
+        "exam": result.exam.code,
+        "session": part.session,
+        "status": result.status,
+        "overall_score": result.overall_score,
+        "grade": result.grade,
+        "cefr_level": result.cefr_level,
+        "skills": result.skills,
+        "release_at": arrival.release_at,
+        "verification_number": verification_number,
+        "board": part.board,
+        "batch_id": part.batch_id,
+        "part": part.part,
+        "event_id": arrival.event_id,
+        "published_at": arrival.published_at,
+        "stored_at": now,
+        "correction": False,  # True once it replaces a shown result
+    }
+
+
+def _history_document(version: dict, shown: dict, now: datetime) -> dict:
+    """A version of a result that `shown` replaces (or, when it arrived late, never replaced)."""
+    kept = {k: v for k, v in version.items() if k != "_id"}
+    return {**kept, "_id": uuid.uuid4().hex, "result_id": shown["_id"], "replaced_at": now,
+            "replaced_by": {"board": shown["board"], "batch_id": shown["batch_id"], "part": shown["part"]}}
+
+
+def _part_document(arrival: PartArrival, sorted_part: SortedPart, announced: bool, showing: list[dict]) -> dict:
+    part, now = arrival.part, arrival.received_at
+    return {
+        "_id": part.key, "board": part.board, "batch_id": part.batch_id, "part": part.part, "parts": part.parts,
+        "exam": arrival.exam_code, "session": part.session, "release_at": arrival.release_at,
+        "announce_at": arrival.announce_at,
+        "records": len(part.results), "stored": len(sorted_part.stored), "corrected": sorted_part.corrected,
+        "rejected": [asdict(r) for r in sorted_part.refused], "event_id": arrival.event_id,
+        "correlation_id": arrival.correlation_id, "received_at": now,
+        "announced_at": now if announced else None,
+        # Whose results the announcement names when it is due (read again then: a later
+        # correction may have replaced some).
+        "to_announce": [] if announced else [doc["candidate_id"] for doc in showing],
+    }
 
 
 def _released_at(now: datetime) -> dict:
