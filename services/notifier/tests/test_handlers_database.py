@@ -10,6 +10,7 @@ import pytest
 from crs_shared.clock import SystemClock
 from crs_shared.messaging.contracts import PasswordResetRequested, ReleasedResult, ResultsReleased
 from crs_shared.mongo import create_client
+from crs_shared.unit_of_work import UnitsOfWork
 from notifier.domain.notifications import Kind
 from notifier.handlers import Dependencies, on_candidate_registered, on_password_reset_requested, on_results_released
 from notifier.repository import FOLLOWS, NotifierRepository
@@ -24,7 +25,8 @@ PUBLIC_BASE_URL = "https://results.example.org"
 async def deps(mongo_url):
     client = create_client(mongo_url)
     db = client[f"notifier_race_{uuid.uuid4().hex[:8]}"]
-    yield Dependencies(mongo=client, repository=NotifierRepository(db), inbox=db["inbox"], clock=SystemClock(),
+    units_of_work = UnitsOfWork(client, producer="notifier", outbox=None, inbox=db["inbox"])
+    yield Dependencies(uow=units_of_work, repository=NotifierRepository(db), clock=SystemClock(),
                        after_commit=lambda: None, hand_over=_nothing, handover_leases=lambda now, n: [None] * n,
                        public_base_url=PUBLIC_BASE_URL)
     await client.drop_database(db.name)

@@ -10,9 +10,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
-
 from crs_shared.clock import Clock
 from crs_shared.domain.exams import ISSUED, find_exam
 from crs_shared.logging import get_logger
@@ -24,8 +21,8 @@ from crs_shared.messaging.contracts import (
     ResultsReleased,
 )
 from crs_shared.messaging.envelope import Envelope
-from crs_shared.messaging.inbox import handle_once
 from crs_shared.mongo import Session
+from crs_shared.unit_of_work import Attempts, UnitsOfWork
 from notifier.domain.links import why_link_refused
 from notifier.domain.notifications import Kind, Status, notification_id
 from notifier.metrics import NOTIFICATIONS
@@ -40,9 +37,8 @@ REQUEUED_KINDS = (Kind.REGISTRATION_CONFIRMATION, Kind.RESULTS_READY, Kind.RESUL
 
 @dataclass(frozen=True)
 class Dependencies:
-    mongo: AsyncMongoClient
+    uow: UnitsOfWork
     repository: NotifierRepository
-    inbox: AsyncCollection
     clock: Clock
     after_commit: Callable[[], None]  # rows may be due: wake the dispatcher
     hand_over: Callable[[list[dict]], Awaitable[None]]  # rows just committed, to this process's dispatcher
@@ -85,17 +81,9 @@ def registered(contact: dict | None) -> bool:
     return contact is not None and "email" in contact
 
 
-async def _record(deps: Dependencies, envelope: Envelope, handler: str,
-                  work: Callable[[Session, datetime], Awaitable[list[dict]]]) -> None:
-    """Runs `work` (which returns the rows it added) once per event, then hands them over."""
-    now = deps.clock.now()
-    added: list[dict] = []
-
-    async def transaction(session: Session) -> None:
-        added[:] = await work(session, now)  # a retried transaction replaces, never adds to, the rows
-
-    if await handle_once(deps.mongo, deps.inbox, service=SERVICE, handler=handler, envelope=envelope, now=now,
-                         work=transaction):
+async def _hand_over(deps: Dependencies, handling: Attempts, added: list[dict]) -> None:
+    """The rows an event's handling added, to the dispatcher once committed."""
+    if handling.committed:
         await deps.hand_over(added)
         deps.after_commit()
 
@@ -114,35 +102,40 @@ async def _add(deps: Dependencies, session: Session, now: datetime, drafts: list
 async def _notify_contact(
     deps: Dependencies, envelope: Envelope, handler: str, kind: Kind, candidate_id: str, context: dict
 ) -> None:
-    async def work(session: Session, now: datetime) -> list[dict]:
-        email = draft(kind, envelope.event_id, candidate_id, envelope, context)
-        contact = await deps.repository.find_contact(session, candidate_id)
-        if not registered(contact):
-            await deps.repository.keep_waiting(session, {candidate_id: [email]})
-            return []
-        return await _add(deps, session, now, [(email, contact)])
-
-    await _record(deps, envelope, handler, work)
+    now = deps.clock.now()
+    handling, added = deps.uow.handling(envelope, handler, now), []
+    async for uow in handling:
+        async with uow:
+            email = draft(kind, envelope.event_id, candidate_id, envelope, context)
+            contact = await deps.repository.find_contact(uow.session, candidate_id)
+            if registered(contact):
+                added = await _add(deps, uow.session, now, [(email, contact)])
+            else:
+                await deps.repository.keep_waiting(uow.session, {candidate_id: [email]})
+                added = []
+    await _hand_over(deps, handling, added)
 
 
 async def on_candidate_registered(deps: Dependencies, envelope: Envelope, event: CandidateRegistered) -> None:
     """The confirmation, and the emails that waited for this contact, right after it."""
-    async def work(session: Session, now: datetime) -> list[dict]:
-        contact = {"_id": event.candidate_id, "email": event.email, "given_name": event.given_name,
-                   "family_name": event.family_name, "language": event.language, "updated_at": now}
-        before = await deps.repository.register_contact(session, contact)
-        waiting = {email["_id"]: email for email in (before or {}).get("waiting", [])}
-        known = await deps.repository.known_ids(session, list(waiting))
-        followers = [new_notification(email, contact, now=now, lease=None, follows=True)
-                     for email_id, email in waiting.items() if email_id not in known]
-        confirmation = draft(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, event.candidate_id, envelope, {})
-        if followers:
-            confirmation["then"] = [row["_id"] for row in followers]
-        [lease] = deps.handover_leases(now, 1)
-        rows = [new_notification(confirmation, contact, now=now, lease=lease), *followers]
-        return await deps.repository.add_notifications(session, rows)
-
-    await _record(deps, envelope, "on_candidate_registered", work)
+    now = deps.clock.now()
+    handling, added = deps.uow.handling(envelope, "on_candidate_registered", now), []
+    contact = {"_id": event.candidate_id, "email": event.email, "given_name": event.given_name,
+               "family_name": event.family_name, "language": event.language, "updated_at": now}
+    async for uow in handling:
+        async with uow:
+            before = await deps.repository.register_contact(uow.session, contact)
+            waiting = {email["_id"]: email for email in (before or {}).get("waiting", [])}
+            known = await deps.repository.known_ids(uow.session, list(waiting))
+            followers = [new_notification(email, contact, now=now, lease=None, follows=True)
+                         for email_id, email in waiting.items() if email_id not in known]
+            confirmation = draft(Kind.REGISTRATION_CONFIRMATION, envelope.event_id, event.candidate_id, envelope, {})
+            if followers:
+                confirmation["then"] = [row["_id"] for row in followers]
+            [lease] = deps.handover_leases(now, 1)
+            rows = [new_notification(confirmation, contact, now=now, lease=lease), *followers]
+            added = await deps.repository.add_notifications(uow.session, rows)
+    await _hand_over(deps, handling, added)
 
 
 def results_context(exam: str, session: str) -> dict:
@@ -157,6 +150,17 @@ async def on_results_released(deps: Dependencies, envelope: Envelope, event: Res
     part; for a correction of a result the candidate was told of, "has been updated" instead. A
     candidate with no contact yet gets the email kept as a draft, sent after its confirmation.
     Withheld and pending results get no email, and withdraw a "now available" not yet on its way."""
+    now = deps.clock.now()
+    handling, added = deps.uow.handling(envelope, "on_results_released", now), []
+    async for uow in handling:
+        async with uow:
+            added = await _record_results_emails(deps, uow.session, envelope, event, now)
+    await _hand_over(deps, handling, added)
+
+
+async def _record_results_emails(deps: Dependencies, session: Session, envelope: Envelope, event: ResultsReleased,
+                                 now: datetime) -> list[dict]:
+    """The rows and drafts of `on_results_released`; returns the rows added."""
     exam = find_exam(event.exam)
     code = exam.code if exam else event.exam
     context = results_context(code, event.session)
@@ -165,32 +169,29 @@ async def on_results_released(deps: Dependencies, envelope: Envelope, event: Res
     def ready_id(candidate_id: str) -> str:
         return notification_id(f"{code}:{event.session}", candidate_id, Kind.RESULTS_READY)
 
-    async def work(session: Session, now: datetime) -> list[dict]:
-        contacts = {c["_id"]: c for c in await deps.repository.find_contacts(session, [r.candidate_id for r in issued])}
-        # A "now available" still following its confirmation has not gone: not told yet.
-        told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction],
-                                               following=False)
-        emails, waiting = [], {}
-        for result in issued:
-            if ready_id(result.candidate_id) in told:
-                # A result keeps its id through its corrections: each correcting batch is an update.
-                kind, source = Kind.RESULTS_UPDATED, f"{result.result_id}:{event.board}:{event.batch_id}"
-            else:
-                kind, source = Kind.RESULTS_READY, f"{code}:{event.session}"
-            email = draft(kind, source, result.candidate_id, envelope, context, exam=code, session=event.session)
-            contact = contacts.get(result.candidate_id)
-            if registered(contact):
-                emails.append((email, contact))
-            elif email["_id"] not in {d["_id"] for d in (contact or {}).get("waiting", [])}:
-                waiting.setdefault(result.candidate_id, []).append(email)
-        await deps.repository.keep_waiting(session, waiting)
-        # A result no longer issued (withheld by a correction) is not "now available" after all, to
-        # a candidate not told yet: its draft, or its row still behind the confirmation, goes.
-        await deps.repository.withdraw(session, [(r.candidate_id, ready_id(r.candidate_id))
-                                                 for r in event.results if r.status != ISSUED])
-        return await _add(deps, session, now, emails)
-
-    await _record(deps, envelope, "on_results_released", work)
+    contacts = {c["_id"]: c for c in await deps.repository.find_contacts(session, [r.candidate_id for r in issued])}
+    # A "now available" still following its confirmation has not gone: not told yet.
+    told = await deps.repository.known_ids(session, [ready_id(r.candidate_id) for r in issued if r.correction],
+                                           following=False)
+    emails, waiting = [], {}
+    for result in issued:
+        if ready_id(result.candidate_id) in told:
+            # A result keeps its id through its corrections: each correcting batch is an update.
+            kind, source = Kind.RESULTS_UPDATED, f"{result.result_id}:{event.board}:{event.batch_id}"
+        else:
+            kind, source = Kind.RESULTS_READY, f"{code}:{event.session}"
+        email = draft(kind, source, result.candidate_id, envelope, context, exam=code, session=event.session)
+        contact = contacts.get(result.candidate_id)
+        if registered(contact):
+            emails.append((email, contact))
+        elif email["_id"] not in {d["_id"] for d in (contact or {}).get("waiting", [])}:
+            waiting.setdefault(result.candidate_id, []).append(email)
+    await deps.repository.keep_waiting(session, waiting)
+    # A result no longer issued (withheld by a correction) is not "now available" after all, to
+    # a candidate not told yet: its draft, or its row still behind the confirmation, goes.
+    await deps.repository.withdraw(session, [(r.candidate_id, ready_id(r.candidate_id))
+                                             for r in event.results if r.status != ISSUED])
+    return await _add(deps, session, now, emails)
 
 
 async def on_login_locked(deps: Dependencies, envelope: Envelope, event: LoginLocked) -> None:

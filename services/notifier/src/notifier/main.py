@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         dispatcher = Dispatcher(repository, pool, runtime.clock, settings)
         app.state.dispatcher = dispatcher
         app.state.dependencies = Dependencies(
-            mongo=runtime.mongo, repository=repository, inbox=runtime.inbox, clock=runtime.clock,
+            uow=runtime.units_of_work(), repository=repository, clock=runtime.clock,
             after_commit=dispatcher.wake, hand_over=dispatcher.hand_over, handover_leases=dispatcher.handover_leases,
             public_base_url=settings.public_base_url,
         )
