@@ -1,6 +1,6 @@
 """Transactional outbox. A state change and the event it causes are written in one transaction
-(`add_to_outbox` with the caller's session); `OutboxRelay` publishes what is unsent, with
-confirms, and marks it sent. A crash between commit and publish only delays the event.
+(`crs_shared.unit_of_work`); `OutboxRelay` publishes what is unsent, with confirms, and marks it
+sent. A crash between commit and publish only delays the event.
 
 Several replicas may relay at once: each leases a batch before publishing it, and a lease that
 outlives a crashed relay expires. A publish whose confirm was lost may be repeated; consumers are
@@ -17,11 +17,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from crs_shared import faults
 from crs_shared.clock import Clock
 from crs_shared.logging import get_logger
-from crs_shared.messaging.contracts import EventPayload
-from crs_shared.messaging.envelope import Envelope, new_envelope
+from crs_shared.messaging.envelope import Envelope
 from crs_shared.messaging.publisher import EventPublisher, PublishError
 from crs_shared.metrics import OUTBOX_BACKLOG, PUBLISHED
-from crs_shared.mongo import Session
 
 OUTBOX_COLLECTION = "outbox"
 OUTBOX_INDEXES = [
@@ -43,28 +41,6 @@ def outbox_document(envelope: Envelope, routing_key: str, now: datetime) -> dict
         "lease_until": now,
         "lease_owner": None,
     }
-
-
-async def add_to_outbox(
-    outbox: AsyncCollection, session: Session, envelope: Envelope, routing_key: str, now: datetime
-) -> None:
-    await outbox.insert_one(outbox_document(envelope, routing_key, now), session=session)
-
-
-async def add_event(
-    outbox: AsyncCollection, session: Session, event: EventPayload, *, producer: str, correlation_id: str,
-    now: datetime,
-) -> None:
-    """`event` in its envelope, into the outbox within the caller's transaction."""
-    envelope = new_envelope(event, producer=producer, correlation_id=correlation_id, occurred_at=now)
-    await add_to_outbox(outbox, session, envelope, event.ROUTING_KEY, now)
-
-
-async def add_many_to_outbox(
-    outbox: AsyncCollection, session: Session, items: list[tuple[Envelope, str]], now: datetime
-) -> None:
-    if items:
-        await outbox.insert_many([outbox_document(e, key, now) for e, key in items], ordered=False, session=session)
 
 
 class OutboxRelay:
