@@ -7,9 +7,12 @@ and, for a consumer, the inbox entry of the event it handles. A handler reads
             uow.publish(SomethingHappened(...))
 
 The loop runs the block again on a transient error (a write conflict, a failover), as the driver's
-`with_transaction` does: the block must only write through `uow.session` and compute what it
-keeps from scratch each time. Leaving the block commits, unless it raised. After the commit the
-outbox relay is woken, so the events leave at once."""
+`with_transaction` does: the block must only write through `uow.session`, compute what it keeps
+from scratch each time, and be the loop's whole body. Leaving the block commits, unless it raised.
+After a commit that published, the outbox relay is woken, so the events leave at once.
+
+A handler's transaction reads straight down, with no closure handed to the driver; its tests can
+give it a unit of work in memory (`tests/support/unit_of_work.py`)."""
 
 import asyncio
 import itertools
@@ -48,7 +51,7 @@ class UnitOfWork:
         self._deadline = deadline
         self._published: list[tuple[Envelope, str]] = []
         self.committed = False
-        self.retry = False  # failed transiently: the iterator tries again
+        self.transient: PyMongoError | None = None  # why the iterator tries again
         self.duplicate = False  # another delivery of the same event committed first
 
     def publish(self, event: EventPayload, *, correlation_id: str | None = None) -> None:
@@ -77,7 +80,7 @@ class UnitOfWork:
         finally:
             await self._end()
         if isinstance(failure, PyMongoError) and failure.has_error_label(TRANSIENT):
-            self.retry = True
+            self.transient = failure
             return True
         if isinstance(failure, DuplicateKeyError) and await self._handled_before():
             self.duplicate = True
@@ -138,13 +141,14 @@ class Attempts:
             if attempt:
                 pause = random.random() * min(BACKOFF_FIRST_SECONDS * 1.5 ** attempt, BACKOFF_MAX_SECONDS)
                 if time.monotonic() + pause > deadline:
-                    raise TimeoutError(f"no transaction committed in {RETRY_SECONDS:.0f} s of transient errors")
+                    raise uow.transient
                 await asyncio.sleep(pause)
             uow = UnitOfWork(self._units, self._now, self._inbox_key, deadline)
-            await uow.session.start_transaction()
             try:
+                await uow.session.start_transaction()
                 first = self._inbox_key is None or await uow._first_delivery()
             except BaseException as error:
+                # The inbox step fails as the caller's block would: transiently (try again), or for good.
                 if not await uow.__aexit__(type(error), error, error.__traceback__):
                     raise
             else:
