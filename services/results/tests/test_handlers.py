@@ -14,7 +14,7 @@ from pymongo.errors import BulkWriteError
 from crs_shared.clock import ManualClock
 from crs_shared.messaging.inbox import INBOX_COLLECTION, INBOX_INDEXES
 from crs_shared.messaging.outbox import OUTBOX_COLLECTION
-from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes, run_in_transaction
+from crs_shared.mongo import IN_QUERY_CHUNK, ensure_indexes
 from crs_shared.read_cache import ReadThroughCache
 from crs_shared.unit_of_work import UnitsOfWork
 from results import handlers
@@ -139,11 +139,10 @@ async def test_a_result_written_as_new_for_a_shown_sitting_is_refused_as_sitting
     [shown] = await deps.repository.find_results({"candidate_id": "S000001"})
     again = {**shown, "_id": "another-id", "verification_number": new_verification_number()}
 
-    async def write(session):
-        await deps.repository.write_results(session, new=[again], replacing=[], history=[])
-
     with pytest.raises(SittingTaken):
-        await run_in_transaction(deps.uow.client, write)
+        async for uow in deps.uow.attempts(deps.clock.now()):
+            async with uow:
+                await deps.repository.write_results(uow.session, new=[again], replacing=[], history=[])
     assert await deps.repository.find_results({"candidate_id": "S000001"}) == [shown]
 
 

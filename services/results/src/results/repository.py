@@ -13,7 +13,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from crs_shared.domain.exams import ValidResult
 from crs_shared.mongo import Session, find_grouped, in_chunks
 from crs_shared.tokens import REVOCATION_INDEXES, REVOCATIONS_COLLECTION
-from results.domain.ingest import Late, New, PartArrival, SortedPart
+from results.domain.ingest import Late, PartArrival, Replacing, SortedPart
 
 RESULTS = "results"
 HISTORY = "result_history"
@@ -97,17 +97,17 @@ class ResultsRepository:
         now, or with whose results to announce when due). Returns the record and the results it shows."""
         new, replacing, history, showing = [], [], [], []
         for stored in sorted_part.stored:
-            document = _result_document(arrival, stored.result, new_verification_number(), arrival.received_at)
-            if isinstance(stored, New):
-                new.append(document)
-            elif isinstance(stored, Late):
+            document = _result_document(arrival, stored.result, new_verification_number())
+            if isinstance(stored, Late):
                 history.append(_history_document(document, stored.shown, arrival.received_at))
                 continue
-            else:
+            if isinstance(stored, Replacing):
                 # The candidate's result keeps its id; its content is replaced.
                 document |= {"_id": stored.shown["_id"], "correction": True}
                 replacing.append(document)
                 history.append(_history_document(stored.shown, document, arrival.received_at))
+            else:
+                new.append(document)
             showing.append(document)
         await self.write_results(session, new=new, replacing=replacing, history=history)
         record = _part_document(arrival, sorted_part, announced, showing)
@@ -153,7 +153,7 @@ class ResultsRepository:
         return [doc async for doc in self._results.find(query)]
 
 
-def _result_document(arrival: PartArrival, result: ValidResult, verification_number: str, now: datetime) -> dict:
+def _result_document(arrival: PartArrival, result: ValidResult, verification_number: str) -> dict:
     part = arrival.part
     return {
         "_id": uuid.uuid4().hex,
@@ -174,7 +174,7 @@ def _result_document(arrival: PartArrival, result: ValidResult, verification_num
         "part": part.part,
         "event_id": arrival.event_id,
         "published_at": arrival.published_at,
-        "stored_at": now,
+        "stored_at": arrival.received_at,
         "correction": False,  # True once it replaces a shown result
     }
 

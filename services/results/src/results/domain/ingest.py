@@ -8,7 +8,7 @@ back, say), goes straight to the history. One shown from this very batch is refu
 one result per sitting. Records `check_part` refused stay refused.
 
 The same event again is caught by the inbox; the same part under another event id by the part's
-own record (`PartArrival.key`)."""
+own record (`ResultsPublished.key`)."""
 
 from dataclasses import dataclass
 from datetime import datetime
