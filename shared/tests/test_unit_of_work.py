@@ -1,6 +1,7 @@
 """The unit of work on the real database: a change commits with its events and its inbox entry,
 or not at all; a transient error runs the block again; a repeated event is handled once."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -110,3 +111,19 @@ async def test_a_repeated_event_is_handled_once_per_handler_and_counted_as_a_dup
     assert await db.inbox.count_documents({"_id": f"notify:{envelope.event_id}"}) == 1
     assert sample("events_duplicate_total", service=units.producer, event_type="LoginLocked") == 1
     assert wakes == []  # nothing was published
+
+
+async def test_two_deliveries_of_one_event_at_once_are_handled_once(database, units):
+    _, db = database
+    envelope = envelope_for(LoginLocked(candidate_id="123456", locked_until="2026-11-25T10:30:00Z", failed_attempts=4))
+
+    async def deliver() -> bool:
+        handling = units.handling(envelope, "notify", NOW)
+        async for uow in handling:
+            async with uow:
+                await db.effects.insert_one({"delivery": uuid.uuid4().hex}, session=uow.session)
+        return handling.committed
+
+    assert sorted(await asyncio.gather(deliver(), deliver(), deliver())) == [False, False, True]
+    assert await db.effects.count_documents({}) == 1
+    assert sample("events_duplicate_total", service=units.producer, event_type="LoginLocked") == 2
