@@ -42,4 +42,4 @@ async def _envelopes(tap):
 
 
 async def _outbox_empty(client) -> bool:
-    return await deps_of(client).outbox.count_documents({"sent_at": None}) == 0
+    return await deps_of(client).uow.outbox.count_documents({"sent_at": None}) == 0
