@@ -51,9 +51,13 @@ async def test_a_results_part_with_two_bad_addresses_sends_the_other_28_once_and
 
 async def test_two_replicas_and_a_slow_smtp_server_send_500_emails_each_exactly_once(settings, tmp_path):
     smtp = SmtpCapture(tmp_path / "slow-mail", delay_seconds=0.5)
-    lease = 6.0
+    # Each replica would take up 400 emails, 25 s of sending at this server's pace: far beyond the
+    # lease unless the in-flight bound holds. The send timeout (a quarter of the lease) is five
+    # times the server's delay, so that a busy machine does not time out a send the server took,
+    # which would be sent again (at least once, with the same Message-ID) and counted here.
+    lease = 10.0
     settings = settings.model_copy(update={"smtp_port": smtp.port, "send_lease_seconds": lease,
-                                           "smtp_timeout_seconds": 1.5})
+                                           "smtp_timeout_seconds": lease / 4})
     contacts = [registered() for _ in range(500)]
     try:
         async with serving(create_app(settings)) as first, serving(create_app(settings)):
