@@ -26,7 +26,7 @@ from crs_shared.messaging.publisher import EventPublisher, PublishError
 from crs_shared.messaging.topology import declare_consumer_queue, declare_exchange
 from tests.support.broker import envelope_for, queue_depth
 from tests.support.infrastructure import RABBITMQ_HOST, RabbitVhost, import_definitions, rabbitmqctl
-from tests.support.waiting import wait_until
+from tests.support.waiting import value, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -236,7 +236,7 @@ async def test_a_delivery_count_header_written_by_a_publisher_changes_no_retry(b
         await consumer.start()
         try:
             await publish_raw(broker.urls["board"], key, entries(), headers={"x-delivery-count": "x"})
-            await wait_until(lambda: _value(len(attempts) >= 2), timeout=10,
+            await wait_until(lambda: value(len(attempts) >= 2), timeout=10,
                              what="the message handled again after its passing fault")
         finally:
             await consumer.stop()
@@ -284,10 +284,6 @@ async def _ignore(message) -> None:
 
 async def _bind(channel, queue: str, routing_key: str):
     return await (await channel.declare_queue(queue, passive=True)).bind(EXCHANGE, routing_key=routing_key)
-
-
-async def _value(value):
-    return value
 
 
 def forged_registration() -> CandidateRegistered:

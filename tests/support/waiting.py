@@ -18,6 +18,11 @@ async def wait_until(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
+async def value(value: T) -> T:
+    """`value` as a check for `wait_until`, where the condition is a plain expression."""
+    return value
+
+
 async def stays(check: Callable[[], Awaitable[T]], *, seconds: float, interval: float = 0.5) -> T:
     """Polls `check` for `seconds`: its last value, or its first falsy one (what changed)."""
     deadline = time.monotonic() + seconds

@@ -9,11 +9,7 @@ from tests.support.apps import serving
 from tests.support.broker import envelope_for, publish
 from tests.support.infrastructure import SmtpCapture, free_port
 from tests.support.metrics import sample
-from tests.support.waiting import wait_until
-
-
-async def _value(value):
-    return value
+from tests.support.waiting import value, wait_until
 
 
 async def test_mail_waits_out_an_smtp_outage_and_arrives_once(settings, tmp_path):
@@ -28,7 +24,7 @@ async def test_mail_waits_out_an_smtp_outage_and_arrives_once(settings, tmp_path
         smtp = SmtpCapture(tmp_path / "late-mail", port=port)  # the server comes back
         try:
             for event in events:
-                await wait_until(lambda: _value(smtp.messages_to(event.email)), timeout=30, what="the late email")
+                await wait_until(lambda: value(smtp.messages_to(event.email)), timeout=30, what="the late email")
             await wait_until(lambda: _zero(repository.count({"status": "queued"})), what="nothing left to send")
             assert all(len(smtp.messages_to(e.email)) == 1 for e in events)
             assert confirmations("sent") - before["sent"] == len(events)
@@ -79,7 +75,7 @@ async def test_a_permanent_refusal_is_marked_failed_listed_and_can_be_retried(se
             try:
                 requeued = await http.post("/api/notifier/notifications/failed/retry", headers=operator)
                 assert requeued.json()["requeued"] >= 1
-                await wait_until(lambda: _value(smtp.messages_to(event.email)), what="the email after the retry")
+                await wait_until(lambda: value(smtp.messages_to(event.email)), what="the email after the retry")
             finally:
                 smtp.stop()
     finally:

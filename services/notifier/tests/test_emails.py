@@ -14,7 +14,7 @@ from crs_shared.messaging.contracts import (
 )
 from services.notifier.tests.conftest import registered
 from tests.support.broker import drain, envelope_for, publish
-from tests.support.waiting import wait_until
+from tests.support.waiting import value, wait_until
 
 BASE = "http://127.0.0.1:8080"
 LATER = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
@@ -56,7 +56,7 @@ CASES = {
 async def registered_contact(notifier, smtp, language: str) -> CandidateRegistered:
     event = registered(language)
     await publish(notifier.app.state.settings.amqp_url, (envelope_for(event), event.ROUTING_KEY))
-    await wait_until(lambda: _value(smtp.messages_to(event.email)), what="the confirmation email")
+    await wait_until(lambda: value(smtp.messages_to(event.email)), what="the confirmation email")
     return event
 
 
@@ -88,7 +88,7 @@ async def test_the_reset_link_does_not_stay_in_the_database_once_sent(notifier, 
     event = PasswordResetRequested(candidate_id=contact.candidate_id, reset_url=f"{BASE}/reset-password?token=SECRET123",
                                    expires_at=LATER)
     await publish(notifier.app.state.settings.amqp_url, (envelope_for(event), event.ROUTING_KEY))
-    await wait_until(lambda: _value(len(smtp.messages_to(contact.email)) == 2), what="the reset email")
+    await wait_until(lambda: value(len(smtp.messages_to(contact.email)) == 2), what="the reset email")
     repository = notifier.app.state.dependencies.repository
 
     async def sent_rows():
@@ -106,7 +106,7 @@ async def test_results_emails_go_to_issued_results_and_wait_for_candidates_not_r
     part.results.append(issued.model_copy(update={"candidate_id": "NOTREG99"}))
     part.results.append(issued.model_copy(update={"candidate_id": withheld.candidate_id, "status": "withheld"}))
     await publish(notifier.app.state.settings.amqp_url, (envelope_for(part), part.ROUTING_KEY))
-    await wait_until(lambda: _value(len(smtp.messages_to(contact.email)) == 2), what="the results email")
+    await wait_until(lambda: value(len(smtp.messages_to(contact.email)) == 2), what="the results email")
     repository = notifier.app.state.dependencies.repository
     others = ["NOTREG99", withheld.candidate_id]
     # The part's rows were written in one transaction, before its first email: nothing more comes.
@@ -160,7 +160,3 @@ async def test_an_email_for_a_candidate_not_yet_registered_waits_and_follows_the
     assert sorted(m["Subject"] for m in then) == ["Reset your Results Service password",
                                                    "Your Results Service account is locked"]
     assert await drain(amqp_url, "notifier.login.locked.dlq", timeout=0.2) == []
-
-
-async def _value(value):
-    return value

@@ -18,7 +18,7 @@ from services.notifier.tests.conftest import registered
 from tests.support.apps import serving
 from tests.support.broker import envelope_for, publish
 from tests.support.infrastructure import free_port
-from tests.support.waiting import wait_until
+from tests.support.waiting import value, wait_until
 
 USER, PASSWORD = "crs-notifier", "relay-password-1"
 
@@ -103,7 +103,7 @@ async def _delivers(settings, relay: Relay) -> None:
     async with serving(create_app(settings)) as http:
         await publish(settings.amqp_url, *[(envelope_for(e), e.ROUTING_KEY) for e in events])
         for event in events:
-            await wait_until(lambda: _value(relay.sent_to(event.email)), timeout=30, what="the email at the relay")
+            await wait_until(lambda: value(relay.sent_to(event.email)), timeout=30, what="the email at the relay")
         assert all(relay.sent_to(e.email) == [USER] for e in events)  # once each, logged in as the configured user
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"]["smtp"] is True
@@ -148,7 +148,7 @@ async def test_settings_the_relay_refuses_pause_sending_until_it_takes_them(sett
         if case == "wrong password":  # the relay is told the notifier's new password
             relay.accepted = {USER: "not-the-password"}
             for event in events:
-                await wait_until(lambda: _value(relay.sent_to(event.email)), timeout=30, what="the email, unpaused")
+                await wait_until(lambda: value(relay.sent_to(event.email)), timeout=30, what="the email, unpaused")
             assert all(relay.sent_to(e.email) == [USER] for e in events)
 
             async def ready():
@@ -159,10 +159,6 @@ async def test_settings_the_relay_refuses_pause_sending_until_it_takes_them(sett
                 return await repository.count({"candidate_id": {"$in": [e.candidate_id for e in events]},
                                                "status": "sent", "attempts": 1}) == len(events)
             await wait_until(all_sent, timeout=10, what="every row sent at its first counted attempt")
-
-
-async def _value(value):
-    return value
 
 
 async def _seconds(seconds: float) -> None:

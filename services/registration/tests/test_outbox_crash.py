@@ -8,7 +8,7 @@ from crs_shared.messaging.contracts import CandidateRegistered
 from services.registration.tests.conftest import body, entries_part, entry, new_candidate_id
 from tests.support.broker import EventTap, envelope_for, publish
 from tests.support.stack import ServiceProcess, service_env, wait_for_entries
-from tests.support.waiting import wait_until
+from tests.support.waiting import value, wait_until
 
 
 async def test_an_event_committed_before_a_crash_is_published_after_the_restart(mongo_url, amqp_url, smtp, tmp_path):
@@ -34,7 +34,7 @@ async def test_an_event_committed_before_a_crash_is_published_after_the_restart(
 
             registration.start()
             await wait_until(lambda: _sent(outbox, pending["_id"]), what="the outbox entry to be marked sent")
-            await wait_until(lambda: _value(len(tap.messages) >= 1), what="CandidateRegistered on the broker")
+            await wait_until(lambda: value(len(tap.messages) >= 1), what="CandidateRegistered on the broker")
         assert [m.message_id for m in tap.messages] == [pending["_id"]]
     finally:
         registration.stop()
@@ -44,7 +44,3 @@ async def test_an_event_committed_before_a_crash_is_published_after_the_restart(
 async def _sent(outbox, event_id):
     doc = await outbox.find_one({"_id": event_id})
     return doc is not None and doc["sent_at"] is not None
-
-
-async def _value(value):
-    return value
